@@ -1,0 +1,5 @@
+"""``python -m semicl`` runs the command-line interface."""
+
+from semicl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""Typed, serialisable training configuration and the named presets.
+
+A :class:`TrainConfig` is saved inside every checkpoint, so a model always says
+how it was trained. Stage lengths are in optimisation *steps*; ``epochs`` (when
+set) overrides ``steps`` once the number of training slices is known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from semicl.errors import SemiclError
+
+LocalMode = Literal["exact", "stride", "block", "self"]
+LOCAL_MODES: tuple[str, ...] = ("exact", "stride", "block", "self")
+
+
+@dataclass
+class ModelConfig:
+    """2-D U-Net shape. ``base_width`` channels at full resolution, doubled per level."""
+
+    in_channels: int = 1
+    base_width: int = 16
+    depth: int = 4
+    global_dim: int = 128  #: projection size of the global (SimCLR) head
+    local_dim: int = 128  #: embedding size of the dense (pixel) head
+
+    def validate(self) -> None:
+        if self.base_width < 1 or self.depth < 1 or self.in_channels < 1:
+            raise SemiclError("base_width, depth and in_channels must be positive integers.")
+
+
+@dataclass
+class StageConfig:
+    """Fields shared by every stage."""
+
+    enabled: bool = True
+    steps: int = 100
+    epochs: float | None = None  #: if set, steps = ceil(epochs * n_slices / batch_size)
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+    def resolved_steps(self, n_items: int) -> int:
+        if self.epochs is None:
+            return self.steps
+        return max(1, math.ceil(self.epochs * n_items / self.batch_size))
+
+    def validate(self, name: str) -> None:
+        if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
+            raise SemiclError(f"{name}: steps must be >= 0, batch_size >= 1 and lr > 0.")
+        if self.epochs is not None and self.epochs <= 0:
+            raise SemiclError(f"{name}: epochs must be positive.")
+
+
+@dataclass
+class GlobalConfig(StageConfig):
+    """Stage 1: SimCLR NT-Xent on pooled encoder features of two augmented views."""
+
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    temperature: float = 0.5
+
+
+@dataclass
+class LocalConfig(StageConfig):
+    """Stage 2: supervised local (pixel) contrastive loss, or Chaitanya's self-supervised one.
+
+    ``mode``: ``exact`` (full resolution, chunked, memory-safe), ``stride`` (fixed grid
+    every ``stride`` pixels, as in the paper), ``block`` (``block_size`` tiles, as in the
+    paper) or ``self`` (Chaitanya et al.'s self-supervised local loss; ignores labels).
+    """
+
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.1
+    mode: str = "exact"
+    stride: int = 4
+    block_size: int = 16
+    max_anchors: int | None = 4096  #: exact mode: sample at most this many anchors per step
+
+    def validate(self, name: str) -> None:
+        super().validate(name)
+        if self.mode not in LOCAL_MODES:
+            raise SemiclError(f"{name}: mode must be one of {LOCAL_MODES}, got {self.mode!r}.")
+
+
+@dataclass
+class FinetuneConfig(StageConfig):
+    """Stage 3: cross-entropy + soft Dice over labelled pixels only."""
+
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    dice_weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Everything needed to reproduce a training run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    global_stage: GlobalConfig = field(default_factory=GlobalConfig)
+    local_stage: LocalConfig = field(default_factory=LocalConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  #: bf16/fp16 autocast on CUDA (ignored on CPU)
+    image_size: tuple[int, int] | None = None  #: pad/crop slices to this size; None = native
+    slice_axis: int = 0
+    num_threads: int | None = None  #: torch CPU threads; None = leave as is
+    augment: bool = True
+    preset: str = "custom"
+
+    def validate(self) -> None:
+        self.model.validate()
+        self.global_stage.validate("global stage")
+        self.local_stage.validate("local stage")
+        self.finetune.validate("fine-tuning")
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
+            raise SemiclError("image_size must be two integers >= 8, or None for native size.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise SemiclError(f"Unknown configuration keys: {sorted(unknown)}.")
+        kw: dict[str, Any] = {}
+        sub = {"model": ModelConfig, "global_stage": GlobalConfig,
+               "local_stage": LocalConfig, "finetune": FinetuneConfig}
+        for k, v in d.items():
+            if k in sub:
+                kw[k] = sub[k](**v)
+            elif k == "image_size" and v is not None:
+                kw[k] = tuple(v)
+            else:
+                kw[k] = v
+        cfg = cls(**kw)
+        cfg.validate()
+        return cfg
+
+
+def preset(name: str) -> TrainConfig:
+    """Named presets: ``quick`` (a CPU, minutes) and ``paper`` (the paper's settings, a GPU)."""
+    if name == "quick":
+        cfg = TrainConfig(
+            model=ModelConfig(base_width=16, depth=4),
+            global_stage=GlobalConfig(steps=150, batch_size=32, lr=1e-3),
+            local_stage=LocalConfig(steps=150, batch_size=8, lr=1e-3, mode="exact", max_anchors=2048),
+            finetune=FinetuneConfig(steps=1000, batch_size=16, lr=1e-3),
+            preset="quick",
+        )
+    elif name == "paper":
+        # Hu et al.: U-Net 64 base filters, SimCLR tau 0.5, local tau 0.1 batch 4,
+        # fine-tune batch 8 lr 5e-4 (released code); epochs 70/70/120 per the paper.
+        cfg = TrainConfig(
+            model=ModelConfig(base_width=64, depth=4, global_dim=256, local_dim=128),
+            global_stage=GlobalConfig(epochs=70, batch_size=120, lr=3e-4, weight_decay=1e-5,
+                                      temperature=0.5),
+            local_stage=LocalConfig(epochs=70, batch_size=4, lr=1e-4, weight_decay=1e-4,
+                                    temperature=0.1, mode="block", block_size=16,
+                                    max_anchors=None),
+            finetune=FinetuneConfig(epochs=120, batch_size=8, lr=5e-4),
+            preset="paper",
+        )
+    else:
+        raise SemiclError(f"Unknown preset {name!r}; choose 'quick' or 'paper'.")
+    cfg.validate()
+    return cfg
+
+
+PRESETS: tuple[str, ...] = ("quick", "paper")

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from semicl import labels
+from semicl.errors import LabelError
+
+
+def test_scribbles_round_trip():
+    s = np.array([[0, 1, 2], [3, 0, 1]], dtype=np.uint8)
+    t = labels.scribbles_to_targets(s)
+    assert t.dtype == np.int64
+    assert t.tolist() == [[-1, 0, 1], [2, -1, 0]]
+    assert labels.targets_to_scribbles(t).tolist() == s.tolist()
+
+
+def test_mask_and_scribbles_share_classes():
+    m = np.array([0, 1, 2])
+    assert labels.mask_to_scribbles(m).tolist() == [1, 2, 3]
+    assert labels.scribbles_to_targets(labels.mask_to_scribbles(m)).tolist() == m.tolist()
+
+
+@pytest.mark.parametrize("bad", [np.array([-1, 1]), np.array([0.5, 1.0])])
+def test_bad_scribble_values(bad):
+    with pytest.raises(LabelError):
+        labels.scribbles_to_targets(bad)
+
+
+def test_unknown_label_value_names_the_limit():
+    with pytest.raises(LabelError, match="only 2 classes"):
+        labels.scribbles_to_targets(np.array([0, 1, 2, 3]), num_classes=2)
+    with pytest.raises(LabelError, match="3 classes"):
+        labels.mask_to_targets(np.array([0, 3]), num_classes=3)
+
+
+def test_check_trainable():
+    with pytest.raises(LabelError, match="No labelled pixels"):
+        labels.check_trainable(np.full((4, 4), -1))
+    with pytest.raises(LabelError, match="Only one class"):
+        labels.check_trainable(np.array([-1, 1, 1]), ["background", "tumour"])
+    assert labels.check_trainable(np.array([-1, 0, 2])) == [0, 2]
+
+
+def test_default_class_names():
+    assert labels.default_class_names(3) == ["background", "structure 1", "structure 2"]
+    with pytest.raises(LabelError):
+        labels.default_class_names(1)
