@@ -1,0 +1,167 @@
+"""The ``semicl`` command: train, predict, evaluate, demo.
+
+Every input error is printed as one line (``error: ...``) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from semicl.errors import SemiclError
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    if text.lower() in ("native", "none"):
+        return None
+    parts = [int(p) for p in text.lower().replace("x", ",").split(",") if p]
+    return (parts[0], parts[-1])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="semicl", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common_train(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--preset", default="quick", choices=["quick", "paper"])
+        sp.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--axis", type=int, default=None, help="slice axis of 3-D volumes")
+        sp.add_argument("--local-mode", choices=["exact", "stride", "block", "self"])
+        sp.add_argument("--global-steps", type=int)
+        sp.add_argument("--local-steps", type=int)
+        sp.add_argument("--finetune-steps", type=int)
+        sp.add_argument("--no-global", action="store_true", help="skip global pretraining")
+        sp.add_argument("--no-local", action="store_true", help="skip local pretraining")
+        sp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+    t = sub.add_parser("train", help="train a model (MSD folder, or image + scribbles)")
+    t.add_argument("--data", help="MSD/nnU-Net folder (dataset.json, imagesTr, labelsTr); "
+                                  "default $SEMICL_DATA_DIR")
+    t.add_argument("--labelled-fraction", type=float, default=0.1)
+    t.add_argument("--val-fraction", type=float, default=None)
+    t.add_argument("--size", type=_size, default=None, help="slice size HxW (default: auto)")
+    t.add_argument("--image", type=Path, help="one image (instead of --data)")
+    t.add_argument("--scribbles", type=Path, help="scribbles for --image (0 unpainted, "
+                                                  "1 background, k structure k-1)")
+    t.add_argument("--classes", help="comma-separated class names, background first")
+    t.add_argument("--init", type=Path, help="warm-start from this model.pt")
+    t.add_argument("--out", type=Path, required=True, help="run folder; model.pt goes here")
+    common_train(t)
+
+    pr = sub.add_parser("predict", help="predict masks for NIfTI/TIFF/PNG inputs")
+    pr.add_argument("--model", type=Path, required=True)
+    pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--axis", type=int, default=None)
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("inputs", type=Path, nargs="+")
+
+    ev = sub.add_parser("evaluate", help="Dice of masks against ground truth")
+    ev.add_argument("--pred", type=Path, nargs="+", required=True)
+    ev.add_argument("--gt", type=Path, nargs="+", required=True)
+    ev.add_argument("--classes", help="comma-separated class names, background first")
+    ev.add_argument("--out", type=Path, help="also write the table (markdown) here")
+
+    d = sub.add_parser("demo", help="quick end-to-end run on MSD Task04 Hippocampus")
+    d.add_argument("--data", help="MSD Task04 folder or its parent (default $SEMICL_DATA_DIR, "
+                                  "then the download cache)")
+    d.add_argument("--out", type=Path, default=Path("runs/demo"))
+    d.add_argument("--labelled-fraction", type=float, default=0.1)
+    common_train(d)
+    return p
+
+
+def configure(args: argparse.Namespace):
+    """The preset with the command-line overrides applied."""
+    from semicl.config import preset
+
+    cfg = preset(args.preset)
+    cfg.seed = args.seed
+    if args.device:
+        cfg.device = args.device
+    if args.axis is not None:
+        cfg.slice_axis = args.axis
+    if args.local_mode:
+        cfg.local_stage.mode = args.local_mode
+    for name, stage in (("global", cfg.global_stage), ("local", cfg.local_stage),
+                        ("finetune", cfg.finetune)):
+        steps = getattr(args, f"{name}_steps")
+        if steps is not None:
+            stage.steps, stage.epochs = steps, None
+    cfg.global_stage.enabled = not args.no_global
+    cfg.local_stage.enabled = not args.no_local
+    cfg.num_threads = args.threads
+    cfg.validate()
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from semicl.run import train_from_images, train_from_msd
+
+    cfg = configure(args)
+    t0 = time.perf_counter()
+    if args.image is not None or args.scribbles is not None:
+        if args.image is None or args.scribbles is None:
+            raise SemiclError("Give both --image and --scribbles (or --data for an MSD folder).")
+        classes = args.classes.split(",") if args.classes else None
+        model = train_from_images(args.image, args.scribbles, cfg, classes, args.out, args.init)
+    else:
+        model = train_from_msd(args.data, cfg, args.labelled_fraction, args.val_fraction,
+                               args.size, args.out, args.init)
+    print(f"saved {args.out / 'model.pt'} in {time.perf_counter() - t0:.1f} s"
+          + ("  (stopped early)" if model.stopped else ""))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from semicl.evaluation import predict_files
+    from semicl.training.trained_model import TrainedModel
+
+    model = TrainedModel.load(args.model, device=args.device)
+    predict_files(model, args.inputs, args.out, axis=args.axis)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from semicl.evaluation import evaluate_files, pair_files
+
+    names = args.classes.split(",") if args.classes else None
+    acc = evaluate_files(pair_files(args.pred, args.gt), len(names) if names else None)
+    names = names or ["background"] + [f"class {k}" for k in range(1, acc.num_classes)]
+    table = acc.as_table(names)
+    print(table)
+    if args.out:
+        from semicl.io.atomic import atomic_path
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(args.out) as tmp:
+            Path(tmp).write_text(table + "\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from semicl.demo import run_demo
+
+    run_demo(args.data, configure(args), args.labelled_fraction, args.out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate,
+                "demo": cmd_demo}
+    try:
+        return handlers[args.command](args)
+    except (SemiclError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

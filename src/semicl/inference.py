@@ -1,0 +1,122 @@
+"""Slice-wise prediction of 2-D images and 3-D volumes, with class probabilities.
+
+Volumes are normalised like the training data, cut into 2-D slices along ``axis``,
+padded to the training size (or larger, when a slice is larger), predicted in
+batches, and reassembled to the input's shape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from semicl.data.normalize import normalize_intensity
+from semicl.data.slices import from_slices, to_slices
+from semicl.errors import InvalidImageError
+from semicl.training.events import ProgressEvent, Stage
+
+
+@dataclass
+class Prediction:
+    """``mask``: input-shaped uint8 (0 = background, k = structure k);
+    ``probs``: (C, *input.shape) float32 softmax probabilities."""
+
+    mask: np.ndarray
+    probs: np.ndarray
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """Accept 2-D or 3-D single-channel images; raise :class:`InvalidImageError` otherwise."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise InvalidImageError(
+            f"Expected a 2-D image or a 3-D volume, got shape {image.shape}. Split 4-D data "
+            "(time or channels) into separate volumes, and convert RGB images to grayscale."
+        )
+    if image.dtype.kind not in "uif" and image.dtype.kind != "b":
+        raise InvalidImageError(f"Image dtype {image.dtype} is not numeric.")
+    return image
+
+
+def slice_size(train_size: tuple[int, int] | None, shape: tuple[int, ...], axis: int):
+    """The size slices are padded to: the training size, grown to fit larger slices."""
+    if train_size is None:
+        return None
+    plane = [s for i, s in enumerate(shape) if i != (axis % len(shape))] if len(shape) == 3 else shape
+    return (max(train_size[0], plane[0]), max(train_size[1], plane[1]))
+
+
+def predict_iter(
+    net: torch.nn.Module,
+    image: np.ndarray,
+    *,
+    axis: int = 0,
+    size: tuple[int, int] | None = None,
+    batch_size: int = 16,
+    device: torch.device | None = None,
+) -> Generator[ProgressEvent, None, Prediction]:
+    """Predict ``image`` (H, W) or (Z, Y, X) slice by slice; yields one event per batch."""
+    image = check_image(image)
+    device = device or next(net.parameters()).device
+    norm = normalize_intensity(image)
+    slices, geometry = to_slices(norm, axis, slice_size(size, image.shape, axis))
+    n = slices.shape[0]
+    total = (n + batch_size - 1) // batch_size
+    chunks: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    was_training = net.training
+    net.eval()
+    try:
+        for b, start in enumerate(range(0, n, batch_size)):
+            x = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
+            with torch.no_grad():
+                logits = net(x[:, None].to(device))
+                chunks.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            yield ProgressEvent(Stage.PREDICT, b + 1, total, None, time.perf_counter() - t0)
+    finally:
+        net.train(was_training)
+    probs = from_slices(np.concatenate(chunks), geometry).astype(np.float32, copy=False)
+    mask = probs.argmax(0).astype(np.uint8 if probs.shape[0] < 256 else np.uint16)
+    return Prediction(mask=mask, probs=probs)
+
+
+def run_to_end(gen: Generator[object, None, object]) -> object:
+    """Exhaust a generator and return its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def predict(net: torch.nn.Module, image: np.ndarray, **kw) -> Prediction:
+    """Blocking form of :func:`predict_iter`."""
+    return run_to_end(predict_iter(net, image, **kw))  # type: ignore[return-value]
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Per-pixel entropy (nats) of (C, ...) probabilities; 0 = certain, log C = uniform."""
+    p = np.clip(np.asarray(probs, dtype=np.float32), 1e-8, 1.0)
+    return -(p * np.log(p)).sum(0).astype(np.float32)
+
+
+def most_uncertain_slice(
+    uncertainty: np.ndarray, axis: int = 0, exclude: Iterable[int] = ()
+) -> int:
+    """Index along ``axis`` of the slice with the highest mean uncertainty, skipping ``exclude``.
+
+    Raises :class:`InvalidImageError` for 2-D input or when every slice is excluded.
+    """
+    u = np.asarray(uncertainty)
+    if u.ndim != 3:
+        raise InvalidImageError("Choosing a slice needs a 3-D volume.")
+    scores = np.moveaxis(u, axis, 0).reshape(u.shape[axis], -1).mean(1)
+    skip = set(int(i) for i in exclude)
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if int(i) not in skip]
+    if not order:
+        raise InvalidImageError("Every slice is already annotated.")
+    return order[0]

@@ -1,0 +1,32 @@
+"""A small object the caller mutates to steer a running training generator.
+
+The GUI thread sets fields; the training thread only reads them between steps.
+Attribute assignment of Python objects is atomic, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainControl:
+    """Stop request and live-preview settings for :func:`semicl.interactive.train_on_image`.
+
+    Attributes
+    ----------
+    preview_slice
+        Index (along the slice axis) of the slice to preview while fine-tuning; None = off.
+    preview_every_s
+        Minimum seconds between two previews.
+    stop_requested
+        Set by :meth:`request_stop`; the running stage finishes its current step and the
+        generator *returns* the model trained so far (the last good model is kept).
+    """
+
+    preview_slice: int | None = None
+    preview_every_s: float = 3.0
+    stop_requested: bool = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True

@@ -1,0 +1,71 @@
+"""The tensors a training run needs, gathered once and kept in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from semicl.errors import LabelError
+from semicl.labels import check_trainable
+
+
+@dataclass
+class TrainingData:
+    """Pre-normalised slices for the three stages.
+
+    Attributes
+    ----------
+    unlabelled
+        (N, 1, H, W) float32: every slice available to the self-supervised stages
+        (labelled slices included).
+    images
+        (M, 1, H, W) float32: slices with at least one labelled pixel.
+    targets
+        (M, H, W) int64: -1 = ignored, 0 = background, k = structure k.
+    class_names
+        One name per class, background first.
+    preview
+        (P, 1, H, W) float32 or None: slices of the image shown live while fine-tuning
+        (interactive use); indexed by :attr:`TrainControl.preview_slice`.
+    """
+
+    unlabelled: torch.Tensor
+    images: torch.Tensor
+    targets: torch.Tensor
+    class_names: list[str]
+    preview: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.shape[1] != 1:
+            raise ValueError(f"images must be (M, 1, H, W), got {tuple(self.images.shape)}")
+        if self.targets.shape != (self.images.shape[0], *self.images.shape[2:]):
+            raise ValueError(
+                f"targets {tuple(self.targets.shape)} do not match images {tuple(self.images.shape)}"
+            )
+        if self.unlabelled.ndim != 4:
+            raise ValueError(f"unlabelled must be (N, 1, H, W), got {tuple(self.unlabelled.shape)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def check(self) -> None:
+        """Raise :class:`LabelError` if the targets cannot train a model."""
+        if self.images.shape[0] == 0:
+            raise LabelError("No labelled slices: paint or load labels before training.")
+        check_trainable(self.targets.numpy(), self.class_names)
+        top = int(self.targets.max())
+        if top >= self.num_classes:
+            raise LabelError(
+                f"Targets contain class {top} but only {self.num_classes} classes are named."
+            )
+
+    def to(self, device: torch.device) -> TrainingData:
+        return TrainingData(
+            self.unlabelled.to(device),
+            self.images.to(device),
+            self.targets.to(device),
+            list(self.class_names),
+            None if self.preview is None else self.preview.to(device),
+        )

@@ -1,0 +1,90 @@
+"""Chain the stages: global -> local -> fine-tune, each skippable, warm-startable."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Generator
+
+import torch
+
+from semicl.config import TrainConfig
+from semicl.device import resolve_device, seed_everything, set_cpu_threads
+from semicl.models.network import SegmentationNet
+from semicl.training.control import TrainControl
+from semicl.training.data import TrainingData
+from semicl.training.events import ProgressEvent
+from semicl.training.stages import run_finetune, run_global, run_local
+from semicl.training.trained_model import TrainedModel
+
+
+def initial_net(config: TrainConfig, num_classes: int, init: TrainedModel | None,
+                device: torch.device) -> SegmentationNet:
+    """A fresh network, or a copy of ``init``'s weights (the segmentation head is re-made
+    when the number of classes changed; other shapes must match ``config.model``)."""
+    net = SegmentationNet(config.model, num_classes)
+    if init is not None:
+        state = copy.deepcopy(init.net.state_dict())
+        if init.num_classes != num_classes:
+            state = {k: v for k, v in state.items() if not k.startswith("seg_head.")}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        bad = [k for k in missing if not k.startswith("seg_head.")] + list(unexpected)
+        if bad:
+            raise ValueError(f"Cannot warm-start: the model shapes differ ({bad[:3]}...).")
+    return net.to(device)
+
+
+def train(
+    data: TrainingData,
+    config: TrainConfig,
+    *,
+    init: TrainedModel | None = None,
+    pretrain: bool = True,
+    control: TrainControl | None = None,
+) -> Generator[object, None, TrainedModel]:
+    """Run the enabled stages on ``data``; yield events; return the :class:`TrainedModel`.
+
+    ``pretrain=False`` skips the global and local stages (used to warm-start from
+    ``init`` after corrections). A stop request via ``control`` ends the current
+    stage after its step and skips the rest; the model trained so far is returned.
+    """
+    config.validate()
+    data.check()
+    device = resolve_device(config.device)
+    set_cpu_threads(config.num_threads)
+    seed_everything(config.seed)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    net = initial_net(config, data.num_classes, init, device)
+    net.train()
+    on_device = data.to(device)
+    history: list[tuple[str, int, float]] = list(init.history) if init is not None else []
+    common = dict(device=device, amp=config.amp, generator=generator, control=control,
+                  augment=config.augment)
+
+    stages = []
+    if pretrain and config.global_stage.enabled:
+        stages.append(("global", run_global, config.global_stage))
+    if pretrain and config.local_stage.enabled:
+        stages.append(("local", run_local, config.local_stage))
+    if config.finetune.enabled:
+        stages.append(("finetune", run_finetune, config.finetune))
+    finetuned = init.finetuned if init is not None else False
+    for name, fn, cfg in stages:
+        if control is not None and control.stop_requested:
+            break
+        steps = yield from _recorded(fn(net, on_device, cfg, **common), history)
+        if name == "finetune" and steps > 0:
+            finetuned = True
+    net.eval()
+    stopped = bool(control is not None and control.stop_requested)
+    return TrainedModel(net, config, list(data.class_names), history, stopped, finetuned)
+
+
+def _recorded(gen: Generator[object, None, int], history: list) -> Generator[object, None, int]:
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return int(stop.value or 0)
+        if isinstance(event, ProgressEvent) and event.loss is not None:
+            history.append((event.stage.value, event.step, event.loss))
+        yield event

@@ -1,0 +1,192 @@
+"""The paper's three stages as generators (Hu et al., MICCAI 2021).
+
+1. :func:`run_global` — SimCLR NT-Xent on pooled encoder features of two augmented
+   views of every slice (no labels). Unlike the reference code, the projection head
+   *is* trained (it is part of the optimised parameters).
+2. :func:`run_local` — supervised local contrastive loss on decoder embeddings of the
+   labelled slices (``exact``, ``stride`` or ``block``), or Chaitanya et al.'s
+   self-supervised local loss (``self``, on all slices). The two views share one
+   spatial transform (so labels stay aligned) and draw *independent* intensity
+   transforms — the reference code's two views were byte-identical.
+3. :func:`run_finetune` — cross-entropy + soft Dice over labelled pixels only.
+
+Each yields :class:`~semicl.training.events.ProgressEvent` per step (and
+:class:`~semicl.training.events.PreviewEvent` while fine-tuning when asked) and
+returns the number of steps completed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+
+import torch
+
+from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig
+from semicl.data.augment import IntensityAugment, SpatialAugment
+from semicl.losses import (
+    NTXentLoss,
+    PartialCEDiceLoss,
+    SelfSupervisedLocalLoss,
+    SupervisedLocalContrastiveLoss,
+)
+from semicl.models.network import SegmentationNet
+from semicl.training.control import TrainControl
+from semicl.training.data import TrainingData
+from semicl.training.events import PreviewEvent, Stage
+from semicl.training.loop import draw_indices, optimise
+
+
+def run_global(
+    net: SegmentationNet,
+    data: TrainingData,
+    cfg: GlobalConfig,
+    *,
+    device: torch.device,
+    amp: bool,
+    generator: torch.Generator,
+    control: TrainControl | None = None,
+    augment: bool = True,
+) -> Generator[object, None, int]:
+    """Stage 1: SimCLR on all slices. Trains the encoder, bottleneck and global head."""
+    images = data.unlabelled
+    spatial = SpatialAugment() if augment else None
+    intensity = IntensityAugment()
+    criterion = NTXentLoss(temperature=cfg.temperature)
+    batch = max(2, cfg.batch_size)
+
+    def view(x: torch.Tensor) -> torch.Tensor:
+        if spatial is not None:
+            x, _ = spatial(x, None, generator)
+        x, _ = intensity(x, None, generator)
+        return x
+
+    def loss_fn(step: int) -> torch.Tensor:
+        x = images[draw_indices(len(images), batch, generator)]
+        z = net.global_embedding(torch.cat([view(x), view(x)]))
+        z1, z2 = z.float().chunk(2)
+        return criterion(z1, z2)
+
+    params = list(net.unet.parameters()) + list(net.global_head.parameters())
+    return (
+        yield from optimise(
+            Stage.GLOBAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
+            weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
+        )
+    )
+
+
+def local_criterion(cfg: LocalConfig) -> torch.nn.Module:
+    """The stage-2 loss module for ``cfg.mode``."""
+    if cfg.mode == "self":
+        return SelfSupervisedLocalLoss(temperature=cfg.temperature)
+    return SupervisedLocalContrastiveLoss(
+        temperature=cfg.temperature,
+        stride=cfg.stride if cfg.mode == "stride" else 1,
+        block_size=cfg.block_size if cfg.mode == "block" else None,
+        max_anchors=cfg.max_anchors if cfg.mode == "exact" else None,
+    )
+
+
+def run_local(
+    net: SegmentationNet,
+    data: TrainingData,
+    cfg: LocalConfig,
+    *,
+    device: torch.device,
+    amp: bool,
+    generator: torch.Generator,
+    control: TrainControl | None = None,
+    augment: bool = True,
+) -> Generator[object, None, int]:
+    """Stage 2: local contrastive pretraining of encoder + decoder + dense head."""
+    supervised = cfg.mode != "self"
+    images = data.images if supervised else data.unlabelled
+    targets = data.targets if supervised else None
+    spatial = SpatialAugment() if augment else None
+    intensity = IntensityAugment()
+    criterion = local_criterion(cfg)
+
+    def loss_fn(step: int) -> torch.Tensor:
+        idx = draw_indices(len(images), cfg.batch_size, generator)
+        x = images[idx]
+        y = targets[idx] if targets is not None else None
+        if spatial is not None:
+            x, y = spatial(x, y, generator)
+        v1, _ = intensity(x, None, generator)
+        v2, _ = intensity(x, None, generator)
+        emb = net.local_embedding(torch.cat([v1, v2])).float()
+        if supervised:
+            return criterion(emb, torch.cat([y, y]), generator=generator)
+        e1, e2 = emb.chunk(2)
+        return criterion(e1, e2)
+
+    params = (
+        list(net.unet.parameters()) + list(net.local_head.parameters())
+    )
+    return (
+        yield from optimise(
+            Stage.LOCAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
+            weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
+        )
+    )
+
+
+def run_finetune(
+    net: SegmentationNet,
+    data: TrainingData,
+    cfg: FinetuneConfig,
+    *,
+    device: torch.device,
+    amp: bool,
+    generator: torch.Generator,
+    control: TrainControl | None = None,
+    augment: bool = True,
+) -> Generator[object, None, int]:
+    """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice."""
+    spatial = SpatialAugment() if augment else None
+    intensity = IntensityAugment() if augment else None
+    criterion = PartialCEDiceLoss(data.num_classes, dice_weight=cfg.dice_weight)
+    last_preview = [float("-inf")]
+
+    def loss_fn(step: int) -> torch.Tensor:
+        idx = draw_indices(len(data.images), cfg.batch_size, generator)
+        x, y = data.images[idx], data.targets[idx]
+        if spatial is not None:
+            x, y = spatial(x, y, generator)
+        if intensity is not None:
+            x, _ = intensity(x, None, generator)
+        return criterion(net(x).float(), y)
+
+    def previews(step: int) -> Iterator[PreviewEvent]:
+        if control is None or control.preview_slice is None or data.preview is None:
+            return
+        now = time.perf_counter()
+        if now - last_preview[0] < control.preview_every_s:
+            return
+        index = int(control.preview_slice)
+        if not 0 <= index < len(data.preview):
+            return
+        yield PreviewEvent(Stage.FINETUNE, step, index, preview_mask(net, data.preview[index]))
+        last_preview[0] = time.perf_counter()
+
+    params = list(net.unet.parameters()) + list(net.seg_head.parameters())
+    return (
+        yield from optimise(
+            Stage.FINETUNE, params, loss_fn, steps=cfg.resolved_steps(len(data.images)),
+            lr=cfg.lr, weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
+            after_step=previews,
+        )
+    )
+
+
+@torch.no_grad()
+def preview_mask(net: SegmentationNet, image: torch.Tensor) -> "torch.Tensor":
+    """Argmax mask of one (1, H, W) slice with the current weights, as (H, W) uint8 numpy."""
+    was_training = net.training
+    net.eval()
+    try:
+        logits = net(image.unsqueeze(0))
+    finally:
+        net.train(was_training)
+    return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()

@@ -1,0 +1,83 @@
+"""A trained network with everything needed to use it again."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from semicl.config import TrainConfig
+from semicl.device import resolve_device
+from semicl.errors import CheckpointError
+from semicl.inference import Prediction, predict_iter, run_to_end
+from semicl.models.network import SegmentationNet
+from semicl.training.checkpoint import read_checkpoint, save_checkpoint
+from semicl.training.events import ProgressEvent
+
+
+@dataclass
+class TrainedModel:
+    """The network, its configuration and class names, and how training ended.
+
+    ``history`` holds ``(stage, step, loss)`` for every step; ``stopped`` is True when a
+    stop request ended training early, and ``finetuned`` is False when no fine-tuning
+    step has ever been made (the segmentation head is untrained).
+    """
+
+    net: SegmentationNet
+    config: TrainConfig
+    class_names: list[str]
+    history: list[tuple[str, int, float]] = field(default_factory=list)
+    stopped: bool = False
+    finetuned: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def predict_iter(
+        self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16
+    ) -> Generator[ProgressEvent, None, Prediction]:
+        """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training axis)."""
+        return (
+            yield from predict_iter(
+                self.net, image, axis=self.config.slice_axis if axis is None else axis,
+                size=self.config.image_size, batch_size=batch_size, device=self.device,
+            )
+        )
+
+    def predict(self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16) -> Prediction:
+        return run_to_end(self.predict_iter(image, axis=axis, batch_size=batch_size))  # type: ignore[return-value]
+
+    def save(self, path: str | Path) -> Path:
+        """Write weights, config, class names and history atomically."""
+        return save_checkpoint(path, {
+            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "config": self.config.to_dict(),
+            "class_names": list(self.class_names),
+            "history": [list(h) for h in self.history],
+            "stopped": self.stopped,
+            "finetuned": self.finetuned,
+        })
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> TrainedModel:
+        ckpt = read_checkpoint(path)
+        config = TrainConfig.from_dict(ckpt["config"])
+        class_names = list(ckpt["class_names"])
+        net = SegmentationNet(config.model, len(class_names))
+        try:
+            net.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path}: weights do not match the stored configuration ({exc}).") from exc
+        net.to(resolve_device(device)).eval()
+        history = [(str(s), int(i), float(v)) for s, i, v in ckpt.get("history", [])]
+        return cls(net, config, class_names, history, bool(ckpt.get("stopped", False)),
+                   bool(ckpt.get("finetuned", True)))
