@@ -33,18 +33,22 @@ Pair = tuple[torch.Tensor, torch.Tensor | None]
 def _check(images: torch.Tensor, targets: torch.Tensor | None) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise InvalidImageError(f"Augmentations take a float (B, C, H, W) image tensor, got {shape}.")
+        raise InvalidImageError(
+            f"Augmentations take a float (B, C, H, W) image tensor, got {shape}."
+        )
     if targets is not None:
         if targets.shape != (images.shape[0], *images.shape[2:]):
             raise ShapeMismatchError(
-                f"Targets of shape {tuple(targets.shape)} do not match images {tuple(images.shape)}; "
-                "expected (B, H, W)."
+                f"Targets of shape {tuple(targets.shape)} do not match images "
+                f"{tuple(images.shape)}; expected (B, H, W)."
             )
         if targets.is_floating_point():
             raise InvalidImageError("Targets must be an integer (int64) tensor of class indices.")
 
 
-def _uniform(n: int, lo: float, hi: float, generator: torch.Generator | None, device) -> torch.Tensor:
+def _uniform(
+    n: int, lo: float, hi: float, generator: torch.Generator | None, device
+) -> torch.Tensor:
     """``n`` draws from U(lo, hi) as float64 on ``device``."""
     gdev = generator.device if generator is not None else "cpu"
     u = torch.rand(n, generator=generator, device=gdev, dtype=torch.float64)
@@ -54,7 +58,9 @@ def _uniform(n: int, lo: float, hi: float, generator: torch.Generator | None, de
 def _range(name: str, value, low_bound: float = -math.inf) -> tuple[float, float]:
     lo, hi = (float(value[0]), float(value[1]))
     if not (low_bound <= lo <= hi):
-        raise ValueError(f"{name} must be a range (lo, hi) with {low_bound} <= lo <= hi, got {value}.")
+        raise ValueError(
+            f"{name} must be a range (lo, hi) with {low_bound} <= lo <= hi, got {value}."
+        )
     return lo, hi
 
 
@@ -97,9 +103,13 @@ class SpatialAugment:
         if self.rotation_deg < 0:
             raise ValueError(f"rotation_deg must be >= 0, got {self.rotation_deg}.")
         if self.image_mode not in ("bilinear", "nearest"):
-            raise ValueError(f"image_mode must be 'bilinear' or 'nearest', got {self.image_mode!r}.")
+            raise ValueError(
+                f"image_mode must be 'bilinear' or 'nearest', got {self.image_mode!r}."
+            )
 
-    def sample(self, batch: int, height: int, width: int, generator=None, device="cpu") -> torch.Tensor:
+    def sample(
+        self, batch: int, height: int, width: int, generator=None, device="cpu"
+    ) -> torch.Tensor:
         """Draw ``(B, 2, 3)`` float64 ``affine_grid`` matrices (output -> input coordinates)."""
         c = _uniform(batch, *self.crop, generator, device)
         s = _uniform(batch, *self.scale, generator, device)
@@ -120,19 +130,32 @@ class SpatialAugment:
         theta[:, 1, 2] = ty
         return theta
 
-    def apply(self, images: torch.Tensor, targets: torch.Tensor | None, theta: torch.Tensor) -> Pair:
+    def apply(
+        self, images: torch.Tensor, targets: torch.Tensor | None, theta: torch.Tensor
+    ) -> Pair:
         """Warp ``images (B, C, H, W)`` and ``targets (B, H, W)`` with ``theta (B, 2, 3)``."""
         _check(images, targets)
         grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-        out = F.grid_sample(images, grid, mode=self.image_mode, padding_mode="zeros", align_corners=False)
+        out = F.grid_sample(
+            images, grid, mode=self.image_mode, padding_mode="zeros", align_corners=False
+        )
         if targets is None:
             return out, None
         # Shift by +1 so that zero padding lands on -1 (ignored) after shifting back.
-        shifted = (targets + 1).to(images.dtype if images.dtype != torch.float16 else torch.float32)
-        warped = F.grid_sample(shifted[:, None], grid.to(shifted.dtype), mode="nearest", padding_mode="zeros", align_corners=False)
+        # float32 at least: class indices are exact in float32 up to 2**24.
+        shifted = (targets + 1).to(torch.promote_types(images.dtype, torch.float32))
+        warped = F.grid_sample(
+            shifted[:, None],
+            grid.to(shifted.dtype),
+            mode="nearest",
+            padding_mode="zeros",
+            align_corners=False,
+        )
         return out, warped[:, 0].round().to(torch.int64) - 1
 
-    def __call__(self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None) -> Pair:
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None
+    ) -> Pair:
         """Apply one random geometry per sample; returns new ``(images, targets)``."""
         _check(images, targets)
         b, _, h, w = images.shape
@@ -170,7 +193,9 @@ class IntensityAugment:
         if self.brightness < 0 or self.noise_std < 0:
             raise ValueError("brightness and noise_std must be >= 0.")
 
-    def __call__(self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None) -> Pair:
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None
+    ) -> Pair:
         """Return new ``(images, targets)``; targets pass through unchanged (not copied)."""
         _check(images, targets)
         b, dev, dt = images.shape[0], images.device, images.dtype
@@ -184,7 +209,8 @@ class IntensityAugment:
             mean = out.mean(dim=(1, 2, 3), keepdim=True)
             out = (out - mean) * k + mean
         if self.brightness > 0:
-            out = out + _uniform(b, -self.brightness, self.brightness, generator, dev).to(dt).view(per)
+            shift = _uniform(b, -self.brightness, self.brightness, generator, dev)
+            out = out + shift.to(dt).view(per)
         if self.noise_std > 0:
             gdev = generator.device if generator is not None else "cpu"
             noise = torch.randn(images.shape, generator=generator, device=gdev, dtype=dt).to(dev)
@@ -211,13 +237,22 @@ class TwoViewTransform:
     geometry, which suits the label-supervised local loss too.
     """
 
-    def __init__(self, spatial: SpatialAugment | bool | None = False, intensity: IntensityAugment | bool | None = True):
+    def __init__(
+        self,
+        spatial: SpatialAugment | bool | None = False,
+        intensity: IntensityAugment | bool | None = True,
+    ):
         self.spatial = SpatialAugment() if spatial is True else (spatial or None)
         self.intensity = IntensityAugment() if intensity is True else (intensity or None)
         if self.spatial is None and self.intensity is None:
-            raise ValueError("TwoViewTransform needs a spatial or an intensity augmentation; otherwise both views are identical.")
+            raise ValueError(
+                "TwoViewTransform needs a spatial or an intensity augmentation; "
+                "otherwise both views are identical."
+            )
 
-    def view(self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None) -> Pair:
+    def view(
+        self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None
+    ) -> Pair:
         """One augmented view (new tensors)."""
         out, t = images, targets
         if self.spatial is not None:
@@ -228,7 +263,9 @@ class TwoViewTransform:
             t = targets.clone()
         return out, t
 
-    def __call__(self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None) -> tuple[Pair, Pair]:
+    def __call__(
+        self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None
+    ) -> tuple[Pair, Pair]:
         """Return ``((images1, targets1), (images2, targets2))``, drawn independently.
 
         Shapes: images ``(B, C, H, W)``; targets ``(B, H, W)`` int64 or ``None``.

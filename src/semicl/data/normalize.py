@@ -36,12 +36,16 @@ def normalize_intensity(volume: np.ndarray, lower: float = 0.5, upper: float = 9
         Percentiles out of order or out of ``[0, 100]``.
     """
     if not (0.0 <= lower < upper <= 100.0):
-        raise ValueError(f"Percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}.")
+        raise ValueError(
+            f"Percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}."
+        )
     arr = np.asarray(volume)
     if arr.size == 0:
         raise InvalidImageError("The image is empty (no pixels); load a non-empty image.")
     if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise InvalidImageError(f"Image dtype {arr.dtype} is not numeric grayscale; convert it to a number type.")
+        raise InvalidImageError(
+            f"Image dtype {arr.dtype} is not numeric grayscale; convert it to a number type."
+        )
     arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         raise InvalidImageError(

@@ -65,7 +65,9 @@ def _geometry(shape: tuple[int, ...], axis: int, size: tuple[int, int] | None) -
         ax, native = None, (int(shape[0]), int(shape[1]))
     elif len(shape) == 3:
         if not -3 <= axis < 3:
-            raise InvalidImageError(f"axis {axis} does not exist in a 3-D volume of shape {shape}; use 0, 1 or 2.")
+            raise InvalidImageError(
+                f"axis {axis} does not exist in a 3-D volume of shape {shape}; use 0, 1 or 2."
+            )
         ax = axis % 3
         rest = [int(s) for i, s in enumerate(shape) if i != ax]
         native = (rest[0], rest[1])
@@ -78,7 +80,8 @@ def _geometry(shape: tuple[int, ...], axis: int, size: tuple[int, int] | None) -
         raise InvalidImageError(f"Slice size must be positive, got {size}.")
     pad = tuple(max(0, (t - n) // 2) for n, t in zip(native, size))
     crop = tuple(max(0, (n - t) // 2) for n, t in zip(native, size))
-    return SliceGeometry(ax, tuple(int(s) for s in shape), native, size, pad, crop)  # type: ignore[arg-type]
+    shape = tuple(int(s) for s in shape)
+    return SliceGeometry(ax, shape, native, size, pad, crop)  # type: ignore[arg-type]
 
 
 def _stack(volume: np.ndarray, geometry: SliceGeometry) -> np.ndarray:
@@ -95,7 +98,9 @@ def _place(native: np.ndarray, geometry: SliceGeometry, fill, dtype) -> np.ndarr
     return out
 
 
-def to_slices(volume: np.ndarray, axis: int = 0, size: tuple[int, int] | None = None) -> tuple[np.ndarray, SliceGeometry]:
+def to_slices(
+    volume: np.ndarray, axis: int = 0, size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, SliceGeometry]:
     """Cut a volume into ``(S, H, W)`` float32 slices of one size.
 
     Parameters
@@ -173,7 +178,8 @@ def from_slices(arr: np.ndarray, geometry: SliceGeometry, fill=0) -> np.ndarray:
         ``S`` or ``(H, W)`` do not match ``geometry``.
     """
     arr = np.asarray(arr)
-    if arr.ndim not in (3, 4) or arr.shape[0] != geometry.num_slices or tuple(arr.shape[-2:]) != geometry.size:
+    ok = arr.ndim in (3, 4) and arr.shape[0] == geometry.num_slices
+    if not ok or tuple(arr.shape[-2:]) != geometry.size:
         raise ShapeMismatchError(
             f"Expected slices of shape ({geometry.num_slices}, [C,] {geometry.size[0]}, "
             f"{geometry.size[1]}) for this volume, got {arr.shape}."

@@ -32,7 +32,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
-        raise FileNotFoundError(f"Folder {folder} does not exist; create it before saving {path.name}.")
+        raise FileNotFoundError(
+            f"Folder {folder} does not exist; create it before saving {path.name}."
+        )
     tmp = folder / f".{secrets.token_hex(4)}.tmp-{path.name}"
     # Create the file with the default permissions (umask applied), not mkstemp's 0600.
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)

@@ -29,7 +29,9 @@ def default_cache_dir() -> Path:
     return Path(pooch.os_cache("semicl"))
 
 
-def find_or_fetch_msd(data_dir: str | Path | None = None, *, cache_dir: str | Path | None = None) -> Path:
+def find_or_fetch_msd(
+    data_dir: str | Path | None = None, *, cache_dir: str | Path | None = None
+) -> Path:
     """Return a folder holding MSD Task04's ``dataset.json``, downloading it if needed.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Medical Segmentation Decathlon (MSD) task folders: ``dataset.json``, ``imagesTr/``, ``labelsTr/``.
+"""Medical Segmentation Decathlon (MSD) task folders: ``dataset.json``, ``imagesTr/``, ...
 
 Works on the original public download (``Task04_Hippocampus/`` with macOS ``._*``
 AppleDouble files) and on the project's shared copy (``msd_task04_hippocampus/``, which adds
@@ -115,7 +115,9 @@ class MsdDataset:
         try:
             return self._by_id[case_id]
         except KeyError:
-            raise DatasetError(f"Case '{case_id}' is not in {self.root / 'dataset.json'}.") from None
+            raise DatasetError(
+                f"Case '{case_id}' is not in {self.root / 'dataset.json'}."
+            ) from None
 
     def select(self, case_ids: list[str]) -> list[MsdCase]:
         """The cases with these ids, in the given order."""
@@ -146,7 +148,8 @@ class MsdDataset:
             train, test = list(self.splits["train"]), list(self.splits["test"])
             labelled = self._listed_labelled(seed, fraction)
         else:
-            order = [self.case_ids[i] for i in np.random.default_rng(0).permutation(len(self.cases))]
+            perm0 = np.random.default_rng(0).permutation(len(self.cases))
+            order = [self.case_ids[i] for i in perm0]
             n_test = int(round(TEST_FRACTION * len(order)))
             test, train = sorted(order[:n_test]), sorted(order[n_test:])
             labelled = None
@@ -206,7 +209,11 @@ def load_msd(root: str | Path) -> MsdDataset:
     splits_path = folder / "splits.json"
     splits = _read_splits(splits_path) if splits_path.is_file() else None
     return MsdDataset(
-        root=folder, name=str(meta.get("name", folder.name)), class_names=class_names, cases=cases, splits=splits
+        root=folder,
+        name=str(meta.get("name", folder.name)),
+        class_names=class_names,
+        cases=cases,
+        splits=splits,
     )
 
 
@@ -214,7 +221,9 @@ def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"Could not parse {path}: {exc}. Restore the file from the original download.") from exc
+        raise DatasetError(
+            f"Could not parse {path}: {exc}. Restore the file from the original download."
+        ) from exc
     if not isinstance(data, dict):
         raise DatasetError(f"{path} must contain a JSON object.")
     return data
@@ -223,11 +232,16 @@ def _read_json(path: Path) -> dict:
 def _class_names(meta: dict, folder: Path) -> list[str]:
     labels = meta.get("labels")
     if not isinstance(labels, dict) or not labels:
-        raise DatasetError(f"{folder / 'dataset.json'} has no 'labels' map (e.g. {{\"0\": \"background\", ...}}).")
+        raise DatasetError(
+            f"{folder / 'dataset.json'} has no 'labels' map "
+            '(e.g. {"0": "background", "1": "Anterior"}).'
+        )
     try:
         items = sorted((int(k), str(v)) for k, v in labels.items())
     except ValueError:
-        raise DatasetError(f"'labels' keys in {folder / 'dataset.json'} must be integers, got {list(labels)}.") from None
+        raise DatasetError(
+            f"'labels' keys in {folder / 'dataset.json'} must be integers, got {list(labels)}."
+        ) from None
     if [k for k, _ in items] != list(range(len(items))):
         raise DatasetError(
             f"'labels' in {folder / 'dataset.json'} must number classes 0..K-1 without gaps, got "
@@ -249,22 +263,31 @@ def _cases(meta: dict, folder: Path) -> list[MsdCase]:
     if entries is None:
         images_dir = folder / "imagesTr"
         if not images_dir.is_dir():
-            raise DatasetError(f"{folder} has neither a 'training' list in dataset.json nor an imagesTr/ folder.")
-        images = sorted(p for p in images_dir.iterdir() if p.name.endswith((".nii.gz", ".nii")) and not p.name.startswith("._"))
+            raise DatasetError(
+                f"{folder} has neither a 'training' list in dataset.json nor an imagesTr/ folder."
+            )
+        images = sorted(
+            p
+            for p in images_dir.iterdir()
+            if p.name.endswith((".nii.gz", ".nii")) and not p.name.startswith("._")
+        )
         pairs = [(p, folder / "labelsTr" / p.name) for p in images]
     else:
         try:
             pairs = [(folder / e["image"], folder / e["label"]) for e in entries]
         except (TypeError, KeyError):
             raise DatasetError(
-                f"'training' in {folder / 'dataset.json'} must be a list of {{\"image\": ..., \"label\": ...}}."
+                f"'training' in {folder / 'dataset.json'} must be a list of "
+                '{"image": ..., "label": ...} entries.'
             ) from None
         pairs = [(img, lab) for img, lab in pairs if not img.name.startswith("._")]
     cases = []
     for image, label in pairs:
         for p in (image, label):
             if not p.is_file():
-                raise DatasetError(f"Missing dataset file {p}; re-download or re-extract the dataset.")
+                raise DatasetError(
+                    f"Missing dataset file {p}; re-download or re-extract the dataset."
+                )
         cases.append(MsdCase(_case_id(image), image.resolve(), label.resolve()))
     if not cases:
         raise DatasetError(f"No training cases found in {folder}.")

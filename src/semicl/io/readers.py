@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from semicl.errors import CorruptFileError, InvalidImageError, LabelError, SemiclError, UnsupportedFormatError
+from semicl.errors import (
+    CorruptFileError,
+    InvalidImageError,
+    LabelError,
+    SemiclError,
+    UnsupportedFormatError,
+)
 from semicl.io.volume import ImageVolume
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -34,7 +40,8 @@ def file_format(path: str | Path, supported: tuple[str, ...] = READ_SUFFIXES) ->
         When the suffix is not one of ``supported``.
     """
     name = Path(path).name.lower()
-    for fmt, suffixes in (("nifti", NIFTI_SUFFIXES), ("tiff", TIFF_SUFFIXES), ("png", PNG_SUFFIXES)):
+    kinds = (("nifti", NIFTI_SUFFIXES), ("tiff", TIFF_SUFFIXES), ("png", PNG_SUFFIXES))
+    for fmt, suffixes in kinds:
         if any(name.endswith(s) for s in suffixes if s in supported):
             return fmt
     raise UnsupportedFormatError(
@@ -110,7 +117,9 @@ def _as_integer_labels(data: np.ndarray, path: Path) -> np.ndarray:
     if data.dtype.kind in "iu":
         return data
     if data.dtype.kind != "f":
-        raise LabelError(f"Labels in {path} have dtype {data.dtype}; save them as an integer image.")
+        raise LabelError(
+            f"Labels in {path} have dtype {data.dtype}; save them as an integer image."
+        )
     if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)):
         raise LabelError(
             f"Labels in {path} contain fractional, NaN or infinite values; a label image "
@@ -200,7 +209,8 @@ def _ome_spacing(ome_xml: str) -> tuple[float, tuple[float, float], str | None]:
     if pixels is None:
         return 1.0, (1.0, 1.0), None
     get = lambda key: float(pixels.get(key, 1.0))  # noqa: E731
-    return get("PhysicalSizeZ"), (get("PhysicalSizeY"), get("PhysicalSizeX")), pixels.get("PhysicalSizeXUnit")
+    unit = pixels.get("PhysicalSizeXUnit")
+    return get("PhysicalSizeZ"), (get("PhysicalSizeY"), get("PhysicalSizeX")), unit
 
 
 def _class_names(ij: dict) -> list[str] | None:
@@ -220,7 +230,8 @@ def _gray_from_samples(data: np.ndarray, path: Path) -> np.ndarray:
     if channels in (1, 2):  # gray or gray + alpha
         return data[..., 0]
     colour = data[..., :3]
-    if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 0], colour[..., 2])):
+    red = colour[..., 0]
+    if not (np.array_equal(red, colour[..., 1]) and np.array_equal(red, colour[..., 2])):
         raise InvalidImageError(
             f"{path} is a colour image; only grayscale images are supported. Convert it to "
             "grayscale (e.g. in Fiji: Image > Type > 8-bit) and load it again."
@@ -235,5 +246,7 @@ def _read_png(path: Path) -> ImageVolume:
     if data.ndim == 3:
         data = _gray_from_samples(data, path)
     if data.ndim != 2:
-        raise InvalidImageError(f"{path} has shape {data.shape}; a PNG must be a 2-D grayscale image.")
+        raise InvalidImageError(
+            f"{path} has shape {data.shape}; a PNG must be a 2-D grayscale image."
+        )
     return ImageVolume(data=data, spacing=(1.0, 1.0), path=path, header={"format": "png"})

@@ -87,7 +87,9 @@ def _compact_mask(data: np.ndarray, class_names: Sequence[str] | None) -> np.nda
         data = data.astype(np.uint8)
     if data.dtype.kind == "f":
         if not np.all(np.isfinite(data)) or not np.all(data == np.round(data)):
-            raise LabelError("A mask must hold whole numbers; round or argmax the prediction first.")
+            raise LabelError(
+                "A mask must hold whole numbers; round or argmax the prediction first."
+            )
     elif data.dtype.kind not in "iu":
         raise LabelError(f"A mask must be an integer array, got dtype {data.dtype}.")
     lo = int(data.min()) if data.size else 0
@@ -98,7 +100,9 @@ def _compact_mask(data: np.ndarray, class_names: Sequence[str] | None) -> np.nda
             "structures (ignored pixels, -1, cannot be saved in a mask)."
         )
     if hi >= 65536:
-        raise LabelError(f"Mask value {hi} does not fit in uint16; at most 65535 classes can be saved.")
+        raise LabelError(
+            f"Mask value {hi} does not fit in uint16; at most 65535 classes can be saved."
+        )
     if class_names is not None and hi >= len(class_names):
         raise LabelError(
             f"Mask contains class {hi} but only {len(class_names)} class names were given; "
@@ -107,7 +111,9 @@ def _compact_mask(data: np.ndarray, class_names: Sequence[str] | None) -> np.nda
     return data.astype(np.uint8 if hi < 256 else np.uint16)
 
 
-def _spacing(data: np.ndarray, like: ImageVolume | None, spacing: Sequence[float] | None) -> tuple[float, ...]:
+def _spacing(
+    data: np.ndarray, like: ImageVolume | None, spacing: Sequence[float] | None
+) -> tuple[float, ...]:
     if spacing is not None:
         spacing = tuple(float(s) for s in spacing)
     elif like is not None:
@@ -129,7 +135,9 @@ def _unit(like: ImageVolume | None, unit: str | None) -> str:
     return "pixel"
 
 
-def _write_nifti(tmp: Path, data: np.ndarray, like: ImageVolume | None, spacing, class_names) -> None:
+def _write_nifti(
+    tmp: Path, data: np.ndarray, like: ImageVolume | None, spacing, class_names
+) -> None:
     import nibabel as nib
 
     header = like.header if like is not None else None

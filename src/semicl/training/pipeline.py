@@ -54,6 +54,9 @@ def train(
     seed_everything(config.seed)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     net = initial_net(config, data.num_classes, init, device)
+    channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     net.train()
     on_device = data.to(device)
     history: list[tuple[str, int, float]] = list(init.history) if init is not None else []

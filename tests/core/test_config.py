@@ -1,0 +1,36 @@
+import pytest
+
+from semicl.config import PRESETS, TrainConfig, preset
+from semicl.errors import SemiclError
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_round_trip(name):
+    cfg = preset(name)
+    again = TrainConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+
+
+def test_unknown_preset_and_keys():
+    with pytest.raises(SemiclError, match="Unknown preset"):
+        preset("fast")
+    with pytest.raises(SemiclError, match="Unknown configuration keys"):
+        TrainConfig.from_dict({"learning_rate": 1})
+
+
+def test_invalid_values():
+    cfg = preset("quick")
+    cfg.local_stage.mode = "grid"
+    with pytest.raises(SemiclError, match="mode"):
+        cfg.validate()
+    cfg = preset("quick")
+    cfg.finetune.lr = 0
+    with pytest.raises(SemiclError, match="lr"):
+        cfg.validate()
+
+
+def test_epochs_override_steps():
+    cfg = preset("paper")
+    assert cfg.finetune.resolved_steps(80) == 120 * 80 // 8
+    cfg.finetune.epochs = None
+    assert cfg.finetune.resolved_steps(80) == cfg.finetune.steps

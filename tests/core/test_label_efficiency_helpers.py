@@ -1,0 +1,247 @@
+"""Fast tests of the label-efficiency benchmark's helpers (benchmarks/le_*.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import le_data  # noqa: E402
+import le_methods  # noqa: E402
+import le_report  # noqa: E402
+from scipy import ndimage as ndi  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- strokes
+def _two_class_slice(h=64, w=48):
+    sl = np.zeros((h, w), np.uint8)
+    sl[10:30, 12:30] = 1
+    sl[30:50, 14:32] = 2
+    return sl
+
+
+def test_bfs_stroke_is_a_connected_subset_of_the_candidates():
+    rng = np.random.default_rng(0)
+    cand = np.zeros((20, 20), bool)
+    cand[5, 2:18] = True
+    cand[2:18, 10] = True
+    s = le_data.bfs_stroke(cand, 7, rng)
+    assert s.sum() == 7 and not (s & ~cand).any()
+    assert ndi.label(s, structure=np.ones((3, 3)))[1] == 1
+    assert not le_data.bfs_stroke(np.zeros((4, 4), bool), 5, rng).any()
+    assert le_data.bfs_stroke(cand, 1000, rng).sum() == cand.sum()  # whole component
+
+
+def test_slice_strokes_paint_each_class_inside_its_region():
+    sl = _two_class_slice()
+    s = le_data.slice_strokes(sl, 0.02, np.random.default_rng(1))
+    for k in (1, 2):
+        assert (s == k + 1).any() and (sl[s == k + 1] == k).all()
+    assert (s == 1).any() and (sl[s == 1] == 0).all()  # background strokes off structures
+    share = (s > 0).mean()
+    assert 0.005 < share < 0.04  # about the asked 2 %, not random pixels everywhere
+    # strokes are lines, not scattered pixels: few connected pieces per class
+    for v in (2, 3):
+        assert ndi.label(s == v, structure=np.ones((3, 3)))[1] == 1
+
+
+def test_slice_without_structure_gets_background_only():
+    s = le_data.slice_strokes(np.zeros((32, 32), np.uint8), 0.01, np.random.default_rng(0))
+    assert set(np.unique(s)) == {0, 1} and (s == 1).sum() >= 3
+
+
+def test_scribble_strokes_along_an_axis_and_deterministic_transform():
+    vol = np.stack([_two_class_slice(40, 30)] * 5, axis=1)  # slices along axis 1
+    s = le_data.scribble_strokes(vol, axis=1, fraction=0.01, rng=np.random.default_rng(0))
+    assert s.shape == vol.shape and s.dtype == np.uint8
+    assert all((s[:, i] > 0).any() for i in range(5))
+    assert ((s == 0) | (vol == s.astype(int) - 1)).all()  # painted class == mask class
+    tf = le_data.sparse_transform(3, 1, 0.01)
+    other = np.zeros_like(vol)
+    other[5:9, :, 5:9] = 1
+    a = tf(vol)
+    tf(other)  # another volume in between must not change the strokes of the first
+    np.testing.assert_array_equal(a, tf(vol))
+
+
+def test_choose_slices_stratified_within_the_structure_range():
+    mask = np.zeros((8, 8, 50), np.uint8)
+    mask[2:5, 2:5, 20:40] = 1
+    got = le_data.choose_slices(mask, axis=2, k=4, seed=0)
+    assert len(got) == 4 and list(got) == sorted(set(got.tolist()))
+    assert got.min() >= 20 and got.max() < 40
+    np.testing.assert_array_equal(got, le_data.choose_slices(mask, 2, 4, 0))
+    assert len(le_data.choose_slices(mask, 2, 99, 0)) == 20  # capped at the candidates
+
+
+# ----------------------------------------------------------------------------- store
+def _row(method="random", fraction=0.05, seed=0, device="cpu (X, 2 cores)", dice=0.8, **kw):
+    r = {"dataset": "hippocampus", "protocol": "dense", "method": method, "fraction": fraction,
+         "seed": seed, "preset": "cpu", "device": device, "n_labelled": 8,
+         "dice_pooled": [dice - 0.01, dice + 0.01], "dice_pooled_mean": dice,
+         "dice_per_volume": [dice - 0.02, dice], "dice_per_volume_mean": dice - 0.01,
+         "wall_s": 120.0, "global_s": 0.0, "n_test": 44, "class_names": ["bg", "A", "P"],
+         "stages": {"finetune": {"s_per_step": 0.1, "peak_mb": 500.0}},
+         "machine": {"platform": "Linux", "processor": "X", "cores": 2}}
+    r.update(kw)
+    return r
+
+
+def test_results_append_resume_and_merge(tmp_path):
+    path = tmp_path / "r.jsonl"
+    le_report.append_result(path, _row())
+    le_report.append_result(path, _row(method="rf", dice=0.5))
+    le_report.append_result(path, _row(dice=0.9))  # same key again: the later wins
+    with open(path, "a") as f:
+        f.write('{"dataset": "hippocampus", "protocol"')  # torn line of a killed run
+    rows = le_report.load_results(path)
+    assert len(rows) == 2
+    assert {r["method"]: r["dice_pooled_mean"] for r in rows} == {"random": 0.9, "rf": 0.5}
+    keys = le_report.done_keys(rows)
+    assert le_report.row_key(_row(fraction=0.05000000001, dice=0.1)) in keys  # float noise
+    assert le_report.row_key(_row(seed=1)) not in keys
+    assert le_report.row_key(_row(device="cuda (H100)")) not in keys
+    other = [_row(device="cuda (H100)"), _row(method="rf", dice=0.55)]
+    merged = le_report.merge_results(rows, other)
+    assert len(merged) == 3
+    assert [r["dice_pooled_mean"] for r in merged if r["method"] == "rf"] == [0.55]
+    le_report.write_jsonl(path, merged)
+    assert len(le_report.load_results(path)) == 3
+
+
+def test_tables_mean_sd_per_method_and_fraction_and_devices_apart():
+    rows = [_row(seed=0, dice=0.80), _row(seed=1, dice=0.84), _row(fraction=0.1, dice=0.85),
+            _row(method="global+local-exact", dice=0.86), _row(method="rf", dice=0.5),
+            _row(device="cuda (H100)", dice=0.7)]
+    groups = le_report.groups(rows)
+    assert len(groups) == 2  # one group per device
+    cpu = groups[("hippocampus", "dense", "cpu", "cpu (X, 2 cores)")]
+    table = le_report.metric_table(cpu, "dice_pooled_mean")
+    lines = table.splitlines()
+    assert lines[0] == "| method | 5% | 10% |"
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == \
+        ["random", "**global+local-exact** (ours)", "rf"]  # engine order, rf last
+    assert "0.820 ± 0.028 (n=2)" in lines[2] and "0.850 (n=1)" in lines[2]
+    assert lines[3].endswith("| 0.860 (n=1) | — |")
+    assert "| random | 0.810 / 0.830 | 0.840 / 0.860 |" in le_report.class_table(cpu)
+    assert "| random | 3 | 2.0 |" in le_report.cost_table(cpu)
+    verdict = le_report.goal_lines(cpu)
+    assert verdict[0].startswith("- 5%: ours 0.860 meets the goal 0.85")
+    assert "ours is above it" in verdict[0]
+    assert "no `global+local-exact` run yet" in verdict[1]
+    assert le_report.fmt_cell(float("nan"), None, 0) == "—"
+    m, sd = le_report.mean_sd([1.0, float("nan"), 3.0])
+    assert m == 2.0 and math.isclose(sd, math.sqrt(2))
+
+
+def test_within_volume_columns_name_the_slices():
+    rows = [_row(fraction=round(4 / 181, 4), n_labelled=4) | {"dataset": "colin27"}]
+    assert le_report.metric_table(rows, "dice_pooled_mean").splitlines()[0] == \
+        "| method | 4 sl. (2.2%) |"
+
+
+def test_report_csv_plot_and_doc_markers(tmp_path):
+    rows = [_row(), _row(method="rf", fraction=0.1, dice=0.5)]
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text(f"# B\n\nintro\n\n{le_report.BEGIN}\nold\n{le_report.END}\n\ntail\n")
+    body = le_report.render(rows, tmp_path / "plots", doc.parent)
+    le_report.update_doc(doc, body)
+    text = doc.read_text()
+    assert text.startswith("# B\n\nintro") and text.rstrip().endswith("tail")
+    assert "old" not in text and "![Dice vs labelled fraction](../plots/" in text
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 1
+    le_report.write_csv(tmp_path / "r.csv", rows)
+    head = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert head[:7] == list(le_report.KEY_FIELDS)
+    assert "dice_pooled_1" in head and "stages.finetune.s_per_step" in head
+
+
+# ----------------------------------------------------------------------------- methods
+def _blob_volume(seed=0, n=6, size=32):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    img = rng.normal(0.2, 0.05, (n, size, size)).astype(np.float32)
+    mask = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        cy, cx = rng.integers(10, size - 10, 2)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 < 36
+        mask[i][disk] = 1
+        mask[i][disk & (xx > cx)] = 2
+        img[i][mask[i] == 1] += 0.5
+        img[i][mask[i] == 2] += 0.9
+    return img, mask
+
+
+def test_random_forest_baseline_and_scoring_on_a_tiny_volume():
+    img, mask = _blob_volume(0)
+    targets = np.full(mask.shape, -1, np.int64)
+    targets[:2] = mask[:2]  # two labelled slices
+    clf = le_methods.rf_fit([(img, targets)], axis=0, seed=0, max_per_class=500, trees=10)
+    pred = le_methods.rf_predict(clf, img, axis=0)
+    assert pred.shape == mask.shape
+    test = le_data.TestItem("v", img, mask.astype(np.int64), np.arange(2, 6), per_slice=True)
+    res = le_methods.score(lambda im: le_methods.rf_predict(clf, im, 0), [test], 3, 0)
+    assert res["n_test"] == 4 and res["dice_pooled_mean"] > 0.8
+    assert len(res["dice_pooled"]) == 2
+
+
+def test_presets_and_method_configs():
+    base = le_methods.bench_preset("cpu", "hippocampus")
+    assert (base.finetune.steps, base.finetune.batch_size, base.preset) == (1000, 16, "cpu")
+    for method, (g, mode, _) in le_methods.METHODS.items():
+        if method == "rf":
+            continue
+        cfg = le_methods.method_config(base, method, seed=2, axis=0, size=(64, 48))
+        assert cfg.global_stage.enabled == g and cfg.local_stage.enabled == (mode is not None)
+        assert cfg.finetune.enabled and cfg.seed == 2 and cfg.image_size == (64, 48)
+        if mode:
+            assert cfg.local_stage.mode == mode
+    assert base.local_stage.mode == "exact"  # the copy is untouched
+    smoke = le_methods.bench_preset("paper", "em", steps=5)
+    assert smoke.finetune.steps == 5 and smoke.finetune.epochs is None
+    assert smoke.local_stage.max_anchors == 4096 and smoke.global_stage.batch_size == 16
+    assert le_methods.preset_label("cpu", 20) == "cpu+steps20"
+    assert le_methods.device_label(torch.device("cpu")).startswith("cpu (")
+
+
+def test_run_nn_end_to_end_with_cached_global_stage(tmp_path):
+    torch.set_num_threads(1)
+    img, mask = _blob_volume(1, n=4, size=24)
+    bench = le_data.WithinBench.__new__(le_data.WithinBench)
+    bench.dataset, bench.image, bench.mask, bench.axis = "em", img, mask, 0
+    bench.class_names = ["bg", "a", "b"]
+    prep = bench.prepare(2, 0, "dense")
+    assert prep.info["n_labelled"] == 2 and len(prep.tests[0].slices) == 2
+    base = le_methods.bench_preset("cpu", "hippocampus", steps=2)
+    for stage in (base.global_stage, base.local_stage, base.finetune):
+        stage.batch_size = 2
+    cache = le_methods.GlobalCache(tmp_path, "t", "cpu")
+    quiet = lambda _msg: None  # noqa: E731
+    res = le_methods.run_nn("global+local-exact", prep, base, 0, device="cpu", cache=cache,
+                            log=quiet)
+    assert set(res["stages"]) == {"global", "local", "finetune"}
+    assert res["stages"]["local"]["steps"] == 2 and res["global_cached"]
+    assert 0.0 <= res["dice_pooled_mean"] <= 1.0 and res["n_test"] == 2
+    assert res["config"]["global_stage"]["enabled"] is True
+    assert len(list(tmp_path.glob("global-*.pt"))) == 1
+    json.dumps(res)  # a row must be JSON-serialisable
+    again = le_methods.GlobalCache(tmp_path, "t", "cpu").get(prep, base, 0, "cpu", None, 60, quiet)
+    assert again[1]["seconds"] == res["global_s"]
+
+
+@pytest.mark.parametrize("dataset", ["em", "colin27"])
+def test_within_volume_loaders_map_classes(dataset, data_dir):
+    root = le_data.data_root(dataset, data_dir)
+    loader = le_data.load_em if dataset == "em" else le_data.load_colin
+    image, mask, names, axis = loader(root)
+    assert image.shape == mask.shape and int(mask.max()) == len(names) - 1
+    assert set(np.unique(mask)) == set(range(len(names)))
