@@ -85,7 +85,7 @@ def new_scribble_layer(viewer: Any, image_layer: Any, name: str = "scribbles") -
     )
     style_scribbles(layer)
     layer.n_edit_dimensions = 2
-    layer.brush_size = max(1, min(shape[-2:]) // 25)
+    layer.brush_size = max(2, min(shape[-2:]) // 20)
     layer.selected_label = 2
     layer.mode = "paint"
     return layer
@@ -120,7 +120,6 @@ def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, .
         translate=tuple(image_layer.translate),
         metadata={ROLE: which, "semicl_image": image_layer.name},
         opacity=0.5 if which == PREDICTION else 0.7,
-        visible=which == PREDICTION,
     )
     layer.colormap = (
         _colors.prediction_colormap() if which == PREDICTION else _colors.scribble_colormap()

@@ -1,0 +1,167 @@
+"""The session folder: everything needed to pick up where the user left off.
+
+Layout (all writes atomic, so a crash never leaves a half-written file)::
+
+    <session>/session.json        class names, config, slice axis, image file, rounds, losses
+    <session>/scribbles.tif       the user's scribbles (0 unpainted, 1 background, k structure k-1)
+    <session>/corrections.tif     prediction edits turned into scribbles (same convention)
+    <session>/prediction.tif      the last full prediction (0 background, k structure k)
+    <session>/image.tif           a copy of the image, only when it has no file on disk
+    <session>/model.pt            the current model (TrainedModel.save; `semicl predict` reads it)
+    <session>/checkpoints/round_NNN.pt   the model after each training round
+    <session>/loss_history.csv    stage, step, loss of every round
+
+Re-opening the folder in napari (File > Open Folder, or the widget's "Open session")
+restores the layers; the widget then restores class names, config and model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SESSION_FILE = "session.json"
+FORMAT = "semicl-session"
+VERSION = 1
+
+
+@dataclass
+class SessionState:
+    """The JSON part of a session."""
+
+    image_name: str = "image"
+    image_path: str | None = None  #: the image file, when it has one
+    image_shape: list[int] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)
+    translate: list[float] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=lambda: ["background", "structure 1"])
+    config: dict[str, Any] | None = None
+    axis: int = 0
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    history: list[list[Any]] = field(default_factory=list)  #: [stage, step, loss] rows
+
+
+def is_session(path: str | Path) -> bool:
+    """True if ``path`` is a folder holding a ``session.json`` written by this plugin."""
+    p = Path(path)
+    return p.is_dir() and (p / SESSION_FILE).is_file()
+
+
+def default_folder(image_name: str) -> Path:
+    """``$SEMICL_SESSION_DIR/<name>`` (default root: ``~/semicl-sessions``), not yet created."""
+    root = Path(os.environ.get("SEMICL_SESSION_DIR") or Path.home() / "semicl-sessions")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", image_name).strip("._") or "image"
+    return root / safe
+
+
+def _write_tif(path: Path, arr: np.ndarray, scale: list[float] | None = None) -> None:
+    import tifffile
+
+    from semicl.io.atomic import atomic_path
+
+    meta: dict[str, Any] = {"axes": "ZYX" if arr.ndim == 3 else "YX"}
+    if scale:
+        meta["spacing"] = float(scale[0]) if arr.ndim == 3 else 1.0
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, arr, imagej=arr.dtype in (np.uint8, np.uint16, np.float32),
+                         metadata=meta)
+
+
+def _read_tif(path: Path) -> np.ndarray | None:
+    import tifffile
+
+    return tifffile.imread(path) if path.is_file() else None
+
+
+class Session:
+    """Reads and writes one session folder (created on first save)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, name: str) -> Path:
+        return self.folder / name
+
+    def _ensure(self) -> None:
+        (self.folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    # -- writing -------------------------------------------------------------------------
+    def save_state(self, state: SessionState) -> None:
+        """Write ``session.json`` (atomic)."""
+        from semicl.io.atomic import atomic_path
+
+        self._ensure()
+        doc = {"format": FORMAT, "version": VERSION, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               **asdict(state)}
+        with atomic_path(self._path(SESSION_FILE)) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1))
+        self._write_history(state.history)
+
+    def _write_history(self, rows: list[list[Any]]) -> None:
+        from semicl.io.atomic import atomic_path
+
+        with atomic_path(self._path("loss_history.csv")) as tmp:
+            lines = ["stage,step,loss"] + [f"{s},{k},{v}" for s, k, v in rows]
+            tmp.write_text("\n".join(lines) + "\n")
+
+    def save_array(self, name: str, arr: np.ndarray | None,
+                   scale: list[float] | None = None) -> None:
+        """Write ``<name>.tif`` (``scribbles``, ``corrections``, ``prediction``, ``image``)."""
+        if arr is None:
+            return
+        self._ensure()
+        _write_tif(self._path(f"{name}.tif"), np.ascontiguousarray(arr), scale)
+
+    def save_model(self, model: Any, round_no: int) -> Path:
+        """Save ``model.pt`` and ``checkpoints/round_NNN.pt``; returns the model path."""
+        self._ensure()
+        model.save(self._path(f"checkpoints/round_{round_no:03d}.pt"))
+        return Path(model.save(self._path("model.pt")))
+
+    # -- reading -------------------------------------------------------------------------
+    def load_state(self) -> SessionState:
+        """Parse ``session.json`` (unknown keys from newer versions are ignored)."""
+        from semicl.errors import SemiclError
+
+        try:
+            doc = json.loads(self._path(SESSION_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise SemiclError(
+                f"{self.folder} is not a readable semicl session ({exc}); pick the folder "
+                "that holds session.json."
+            ) from exc
+        if doc.get("format") != FORMAT:
+            raise SemiclError(f"{self.folder / SESSION_FILE} was not written by napari-semicl.")
+        known = set(SessionState.__dataclass_fields__)
+        return SessionState(**{k: v for k, v in doc.items() if k in known})
+
+    def load_array(self, name: str) -> np.ndarray | None:
+        """``<name>.tif`` as an array, or None when absent."""
+        return _read_tif(self._path(f"{name}.tif"))
+
+    def load_image(self, state: SessionState) -> np.ndarray | None:
+        """The image: the saved copy, else the original file (None if neither is readable)."""
+        copy = self.load_array("image")
+        if copy is not None:
+            return copy
+        if state.image_path and Path(state.image_path).is_file():
+            from semicl.io.readers import read_image
+
+            return read_image(state.image_path).data
+        return None
+
+    def model_path(self) -> Path | None:
+        """``model.pt`` if it exists."""
+        p = self._path("model.pt")
+        return p if p.is_file() else None
+
+    def next_round(self, state: SessionState) -> int:
+        """1-based number of the next training round."""
+        return len(state.rounds) + 1

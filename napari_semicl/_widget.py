@@ -1,0 +1,359 @@
+"""The dock widget: controls only. Every action is forwarded to the :class:`Controller`.
+
+Sections: input layers, classes, training (preset, advanced, Train / Retrain / Stop, loss
+curve), prediction (show/hide, uncertainty, next slice), files (export, model, session).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_semicl import _layers, _messages, _shortcuts, _workers
+from napari_semicl._class_list import ClassList
+from napari_semicl._controller import Controller, Request
+from napari_semicl._loss_plot import LossPlot
+from napari_semicl._pickers import LayerPickers
+from napari_semicl._settings import SettingsPanel
+
+
+def _button(text: str, tip: str, slot: Any) -> QPushButton:
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    b.clicked.connect(lambda _checked=False: slot())
+    return b
+
+
+class SemiclWidget(QWidget):
+    """Paint a few scribbles, train a network in the background, correct, retrain, export."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.controller = Controller(napari_viewer)
+        self.pickers = LayerPickers(napari_viewer)
+        self._watched: Any = None
+        self._closed = False
+        self._was_docked = False
+
+        self.new_scribbles_btn = _button(
+            "New scribbles", "Add an empty Labels layer matching the image (paints per slice).",
+            self.on_new_scribbles)
+        inputs = QGroupBox("1. Image and scribbles")
+        form = QFormLayout(inputs)
+        form.addRow("Image", self.pickers.image)
+        form.addRow("Scribbles", self.pickers.scribbles)
+        form.addRow(self.new_scribbles_btn)
+
+        self.classes = ClassList()
+        classes = QGroupBox("2. Classes (scribble label: name)")
+        QVBoxLayout(classes).addWidget(self.classes)
+
+        self.settings = SettingsPanel()
+        keys = _shortcuts.help_text()
+        self.train_btn = _button("Train", f"Train all stages from scratch.\n\n{keys}",
+                                 self.on_train)
+        self.retrain_btn = _button(
+            "Retrain", "Warm-start from the current model and fine-tune on scribbles plus your "
+            "edits of the prediction.", self.on_retrain)
+        self.stop_btn = _button("Stop", "Finish the current step and keep the model.", self.on_stop)
+        self.repeat_pretraining = QCheckBox("Repeat pretraining on Retrain")
+        self.status = QLabel("Paint scribbles, then press Train.")
+        self.status.setWordWrap(True)
+        self.loss_plot = LossPlot()
+        train = QGroupBox("3. Train")
+        tl = QVBoxLayout(train)
+        tl.addWidget(self.settings)
+        row = QHBoxLayout()
+        for b in (self.train_btn, self.retrain_btn, self.stop_btn):
+            row.addWidget(b)
+        tl.addLayout(row)
+        tl.addWidget(self.repeat_pretraining)
+        tl.addWidget(self.status)
+        tl.addWidget(self.loss_plot)
+
+        self.predict_btn = _button("Predict", "Predict the whole image with the current model.",
+                                   self.on_predict)
+        self.toggle_btn = _button("Show/hide", "Show or hide the prediction (Shift+H).",
+                                  self.on_toggle_prediction)
+        self.next_btn = _button("Next slice to annotate",
+                                "Jump to the most uncertain slice without scribbles (Shift+N).",
+                                self.on_next_slice)
+        self.uncertainty = QCheckBox("Show uncertainty (entropy)")
+        self.uncertainty.toggled.connect(
+            lambda _on: self.controller.show_uncertainty(self.request()))
+        pred = QGroupBox("4. Prediction")
+        pg = QGridLayout(pred)
+        pg.addWidget(self.predict_btn, 0, 0)
+        pg.addWidget(self.toggle_btn, 0, 1)
+        pg.addWidget(self.next_btn, 1, 0, 1, 2)
+        pg.addWidget(self.uncertainty, 2, 0, 1, 2)
+
+        self.export_btn = _button("Export mask…", "Save the prediction as TIFF (or NIfTI): "
+                                  "0 = background, 1.. = structures, with voxel spacing.",
+                                  self.on_export)
+        self.save_model_btn = _button("Save model…", "Save the model (.pt).", self.on_save_model)
+        self.load_model_btn = _button("Load model…", "Load a model (.pt).", self.on_load_model)
+        self.session_btn = _button("Session folder…", "Choose where the session is autosaved.",
+                                   self.on_session_folder)
+        self.open_session_btn = _button("Open session…", "Reopen a saved session folder.",
+                                        self.on_open_session)
+        self.session_label = QLabel()
+        self.session_label.setWordWrap(True)
+        files = QGroupBox("5. Export, model and session")
+        fg = QGridLayout(files)
+        fg.addWidget(self.export_btn, 0, 0, 1, 2)
+        fg.addWidget(self.save_model_btn, 1, 0)
+        fg.addWidget(self.load_model_btn, 1, 1)
+        fg.addWidget(self.session_btn, 2, 0)
+        fg.addWidget(self.open_session_btn, 2, 1)
+        fg.addWidget(self.session_label, 3, 0, 1, 2)
+
+        body = QWidget()
+        bl = QVBoxLayout(body)
+        for box in (inputs, classes, train, pred, files):
+            bl.addWidget(box)
+        bl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        c = self.controller
+        c.busy_changed.connect(lambda _b: self._update_buttons())
+        c.model_changed.connect(self._on_model_changed)
+        c.progressed.connect(lambda key, title, ev: self.loss_plot.add(key, title, ev.step,
+                                                                       ev.loss))
+        c.status.connect(self.status.setText)
+        c.autosave.on_folder = self._update_buttons
+        self.classes.picked.connect(self._on_class_picked)
+        self.classes.changed.connect(lambda _names: self._schedule_autosave())
+        self.pickers.image_changed.connect(self._on_image_picked)
+        self.pickers.scribbles_changed.connect(self._on_scribbles_picked)
+        self._keys = _shortcuts.bind(napari_viewer, self)
+        _workers.warm_up()
+        self.destroyed.connect(c.shutdown)
+        self._on_image_picked(self.pickers.image_layer())
+        self._on_scribbles_picked(self.pickers.scribble_layer())
+        self._update_buttons()
+
+    # -- state -----------------------------------------------------------------------------
+    def request(self, with_config: bool = False) -> Request:
+        """The current choices as a controller :class:`Request`."""
+        return Request(
+            image_layer=self.pickers.image_layer(),
+            scribble_layer=self.pickers.scribble_layer(),
+            class_names=self.classes.names(),
+            config=self.settings.config() if with_config else None,
+            preview_every_s=self.settings.preview_s.value(),
+            repeat_pretraining=self.repeat_pretraining.isChecked(),
+            show_uncertainty=self.uncertainty.isChecked(),
+            first_look_steps=self.settings.first_look.value(),
+        )
+
+    def _update_buttons(self) -> None:
+        c = self.controller
+        busy, has_model = c.busy, c.model is not None
+        for b in (self.train_btn, self.new_scribbles_btn, self.load_model_btn,
+                  self.open_session_btn, self.session_btn):
+            b.setEnabled(not busy)
+        self.retrain_btn.setEnabled(not busy and (has_model or c.pretrained is not None))
+        self.predict_btn.setEnabled(not busy and has_model)
+        self.stop_btn.setEnabled(busy)
+        self.save_model_btn.setEnabled(has_model)
+        self.export_btn.setEnabled(c.view.layer() is not None)
+        folder = c.autosave.folder
+        self.session_label.setText(f"Session: {folder}" if folder else
+                                   "Session: autosaved when you paint or train.")
+
+    def _on_model_changed(self) -> None:
+        model = self.controller.model
+        if model is not None and list(model.class_names) != self.classes.names():
+            self.classes.set_names(list(model.class_names))
+        self._update_buttons()
+
+    # -- layers ------------------------------------------------------------------------------
+    def _on_image_picked(self, layer: Any) -> None:
+        names = (getattr(layer, "metadata", None) or {}).get("semicl_class_names")
+        if names and self.classes.names() == ["background", "structure 1"]:
+            self.classes.set_names(list(names))
+
+    def _on_scribbles_picked(self, layer: Any) -> None:
+        if self._watched is not None:
+            try:
+                self._watched.events.paint.disconnect(self._schedule_autosave)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self._watched = layer
+        if layer is None:
+            return
+        _layers.style_scribbles(layer)
+        layer.events.paint.connect(self._schedule_autosave)
+        folder = (layer.metadata or {}).get("semicl_session")
+        if folder and Path(folder) != self.controller.autosave.folder:
+            self._restore(folder)
+
+    def _restore(self, folder: str) -> None:
+        st = self.controller.restore(folder, self.pickers.image_layer())
+        if st is None:
+            return
+        self.classes.set_names(st.class_names)
+        if st.config:
+            from semicl.config import TrainConfig
+
+            self.settings.set_config(TrainConfig.from_dict(st.config))
+        self._update_buttons()
+
+    def _on_class_picked(self, value: int) -> None:
+        layer = self.pickers.scribble_layer()
+        if layer is not None:
+            layer.selected_label = value
+        pred = self.controller.view.layer()
+        if pred is not None:
+            pred.selected_label = value - 1
+
+    def _schedule_autosave(self, _event: Any = None) -> None:
+        req = self.request()
+        if req.image_layer is None:
+            return
+        axis = _layers.slice_axis(self.viewer, req.image_layer)
+        self.controller.autosave.schedule(req, self.controller.view, axis)
+        self._update_buttons()
+
+    # -- actions (buttons and shortcuts) -----------------------------------------------------
+    def on_new_scribbles(self) -> None:
+        try:
+            layer = _layers.new_scribble_layer(self.viewer, self.pickers.image_layer())
+        except _layers.InputError as exc:
+            _messages.report(exc, "New scribbles")
+            return
+        self.pickers.pick_scribbles(layer.name)
+        self.viewer.layers.selection.active = layer
+
+    def _config_request(self) -> Request | None:
+        try:
+            return self.request(with_config=True)
+        except Exception as exc:  # noqa: BLE001 - invalid advanced settings
+            _messages.report(exc, "Settings")
+            return None
+
+    def on_train(self) -> None:
+        req = self._config_request()
+        if req is not None and self.controller.train(req):
+            self.loss_plot.clear()
+
+    def on_retrain(self) -> None:
+        req = self._config_request()
+        if req is not None and self.controller.train(req, warm=True):
+            self.loss_plot.clear()
+
+    def on_stop(self) -> None:
+        self.controller.stop()
+
+    def on_predict(self) -> None:
+        self.controller.predict(self.request())
+
+    def on_toggle_prediction(self) -> None:
+        self.controller.view.toggle()
+
+    def on_next_slice(self) -> None:
+        self.controller.next_slice(self.request())
+
+    def ask_path(self, kind: str) -> str | None:
+        """File dialogs (tests replace this method)."""
+        start = str(self.controller.autosave.folder or Path.home())
+        if kind == "export":
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export mask", str(Path(start) / "mask.tif"),
+                "TIFF (*.tif *.tiff);;NIfTI (*.nii.gz *.nii)")
+        elif kind == "save_model":
+            path, _ = QFileDialog.getSaveFileName(self, "Save model", str(Path(start) / "model.pt"),
+                                                  "Model (*.pt)")
+        elif kind == "load_model":
+            path, _ = QFileDialog.getOpenFileName(self, "Load model", start, "Model (*.pt)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Session folder", start)
+        return path or None
+
+    def on_export(self) -> None:
+        path = self.ask_path("export")
+        if path:
+            self.controller.export(path, self.request())
+
+    def on_save_model(self) -> None:
+        path = self.ask_path("save_model")
+        if path:
+            self.controller.save_model(path)
+
+    def on_load_model(self) -> None:
+        path = self.ask_path("load_model")
+        if path:
+            self.controller.load_model(path)
+
+    def on_session_folder(self) -> None:
+        path = self.ask_path("session")
+        if path:
+            self.controller.autosave.set_folder(path)
+            self._schedule_autosave()
+            self._update_buttons()
+
+    def on_open_session(self) -> None:
+        path = self.ask_path("session")
+        if not path:
+            return
+        try:
+            layers = self.viewer.open(path, plugin="napari-semicl")
+        except Exception as exc:  # noqa: BLE001
+            _messages.report(exc, "Open session")
+            return
+        scrib = [lay for lay in layers if _layers.role(lay) == "scribbles"]
+        images = [lay for lay in layers if _layers.role(lay) is None]
+        if images:
+            self.pickers.image.setCurrentText(images[0].name)
+        if scrib:
+            self.pickers.pick_scribbles(scrib[0].name)
+
+    # -- teardown ----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the job, unbind shortcuts, stop following the viewer (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.controller.shutdown()
+        _shortcuts.unbind(self.viewer, self._keys)
+        self.pickers.disconnect_viewer()
+        if self._watched is not None:
+            try:
+                self._watched.events.paint.disconnect(self._schedule_autosave)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)
+
+    def event(self, ev: Any) -> bool:  # removed from its dock (napari's "close" button)
+        if ev.type() == QEvent.Type.ParentChange and self.parent() is None and not self._closed:
+            if self._was_docked:
+                self.shutdown()
+        elif ev.type() == QEvent.Type.ParentChange and self.parent() is not None:
+            self._was_docked = True
+        return super().event(ev)
+

@@ -1,0 +1,153 @@
+"""Reader, writer, sample data, session folder, manifest and entry point (no window needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _nifti(path: Path, shape=(6, 8, 10), zooms=(2.0, 0.5, 0.75)) -> np.ndarray:
+    import nibabel as nib
+
+    data = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
+    img = nib.Nifti1Image(data, np.diag([*zooms, 1.0]))
+    nib.save(img, str(path))
+    return data
+
+
+def test_nifti_reader_keeps_spacing(tmp_path):
+    from napari_semicl._reader import get_reader
+
+    path = tmp_path / "scan.nii.gz"
+    data = _nifti(path)
+    reader = get_reader(str(path))
+    assert reader is not None and get_reader(str(tmp_path / "x.tif")) is None
+    [(arr, meta, kind)] = reader(str(path))
+    assert kind == "image" and meta["name"] == "scan"
+    assert np.array_equal(arr, data)
+    assert meta["scale"] == pytest.approx((2.0, 0.5, 0.75))
+    assert meta["metadata"]["semicl_source"] == str(path.resolve())
+
+
+def test_writer_tiff_round_trip_with_spacing_and_names(tmp_path):
+    from semicl.io.readers import read_mask
+
+    from napari_semicl._writer import write_mask_layer
+
+    mask = np.zeros((4, 9, 7), np.int32)
+    mask[1, 2:5, 1:4] = 1
+    mask[2, 5:8, 2:6] = 2
+    names = ["background", "anterior", "posterior"]
+    out = tmp_path / "m.tif"
+    written = write_mask_layer(str(out), mask, {"scale": (3.0, 0.5, 0.25),
+                                                "metadata": {"semicl_class_names": names}})
+    assert written == [str(out)]
+    back = tifffile.imread(out)
+    assert back.dtype == np.uint8 and np.array_equal(back, mask)
+    vol = read_mask(out)
+    assert vol.spacing == pytest.approx((3.0, 0.5, 0.25))
+    with tifffile.TiffFile(out) as tif:
+        assert json.loads(tif.imagej_metadata["class_names"]) == names
+
+
+def test_writer_nifti_reuses_the_source_geometry(tmp_path):
+    import nibabel as nib
+
+    from napari_semicl._writer import write_mask_layer
+
+    src = tmp_path / "scan.nii.gz"
+    _nifti(src)
+    mask = np.zeros((6, 8, 10), np.uint8)
+    mask[2, 3, 4] = 1
+    out = tmp_path / "mask.nii.gz"
+    write_mask_layer(str(out), mask, {"scale": (2.0, 0.5, 0.75),
+                                      "metadata": {"semicl_source": str(src)}})
+    img = nib.load(str(out))
+    assert np.array_equal(np.asarray(img.dataobj), mask)
+    assert np.allclose(img.affine, nib.load(str(src)).affine)
+
+
+def test_sample_data_from_the_data_folder(data_dir, monkeypatch):
+    from napari_semicl._sample_data import colin27, hippocampus
+
+    monkeypatch.setenv("SEMICL_DATA_DIR", str(data_dir))
+    [(arr, meta, kind)] = hippocampus()
+    assert kind == "image" and arr.ndim == 3
+    assert meta["metadata"]["semicl_class_names"] == ["background", "Anterior", "Posterior"]
+    assert len(meta["scale"]) == 3
+    if (data_dir / "colin27_aal" / "ch2.nii.gz").is_file():
+        [(brain, bmeta, _)] = colin27()
+        assert brain.shape == (181, 217, 181) and bmeta["name"] == "colin27"
+
+
+def test_sample_data_offline_is_a_notification(tmp_path, monkeypatch, messages):
+    from semicl.errors import DataUnavailableError
+    from semicl.io import download
+
+    from napari_semicl._sample_data import colin27, hippocampus
+
+    def offline(*_a, **_k):
+        raise DataUnavailableError("No network and no local copy of MSD Task04.")
+
+    monkeypatch.setattr(download, "find_or_fetch_msd", offline)
+    monkeypatch.setenv("SEMICL_DATA_DIR", str(tmp_path))
+    assert hippocampus() == [] and colin27() == []
+    texts = " ".join(t for _l, t in messages)
+    assert "SEMICL_DATA_DIR" in texts and "No network" in texts and "Colin27" in texts
+
+
+def test_session_folder_round_trip(tmp_path):
+    from napari_semicl._reader import get_session_reader
+    from napari_semicl._session import Session, SessionState
+
+    folder = tmp_path / "s"
+    image = np.random.default_rng(0).random((3, 8, 9)).astype(np.float32)
+    scribbles = np.zeros(image.shape, np.uint8)
+    scribbles[1, 2:4, 2:6] = 2
+    st = SessionState(image_name="vol", image_shape=list(image.shape), scale=[2.0, 1.0, 1.0],
+                      translate=[0.0, 0.0, 0.0], class_names=["background", "x"], axis=0)
+    s = Session(folder)
+    s.save_array("image", image, st.scale)
+    s.save_array("scribbles", scribbles, st.scale)
+    s.save_state(st)
+    assert get_session_reader(str(tmp_path)) is None
+    layers = get_session_reader(str(folder))(str(folder))
+    kinds = {meta["name"]: (kind, arr) for arr, meta, kind in layers}
+    assert kinds["vol"][0] == "image" and np.array_equal(kinds["vol"][1], image)
+    assert kinds["scribbles"][0] == "labels" and np.array_equal(kinds["scribbles"][1], scribbles)
+    assert Session(folder).load_state().class_names == ["background", "x"]
+
+
+def test_manifest_is_valid_and_imports_stay_light():
+    link = REPO / "napari_semicl" / "napari.yaml"
+    assert link.is_symlink() and link.resolve() == (REPO / "napari.yaml").resolve()
+    npe2 = Path(sys.executable).with_name("npe2")
+    res = subprocess.run([str(npe2), "validate", "napari-semicl"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    code = ("import sys, napari_semicl._widget, napari_semicl._reader, napari_semicl._writer, "
+            "napari_semicl._sample_data, napari_semicl.__main__; "
+            "assert 'torch' not in sys.modules, 'torch imported at plugin import'")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_main_without_display_runs_the_headless_demo(monkeypatch, capsys):
+    import semicl.cli
+
+    from napari_semicl import __main__ as entry
+
+    calls = []
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(semicl.cli, "main", lambda argv: calls.append(argv) or 0)
+    assert entry.main(["--steps", "3"]) == 0
+    assert calls == [["demo", "--steps", "3"]]
+    assert "No display" in capsys.readouterr().out

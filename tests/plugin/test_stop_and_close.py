@@ -1,0 +1,94 @@
+"""Stop keeps the last good model; closing the widget or the viewer mid-run shuts the
+worker down cleanly; nothing painted is lost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from plugin_helpers import tiny_config, wait_idle
+
+pytestmark = pytest.mark.gui
+
+
+def _has_points(widget, stage: str, n: int = 1) -> bool:
+    return len(widget.loss_plot.points(stage)[0]) >= n
+
+
+def test_stop_during_finetuning_keeps_last_model(msd_viewer, msd_case, qtbot, messages):
+    viewer, widget = msd_viewer
+    ctrl = widget.controller
+    painted = np.array(widget.pickers.scribble_layer().data, copy=True)
+    widget.settings.set_config(tiny_config(finetune_steps=100_000, global_steps=2, local_steps=0))
+    widget.train_btn.click()
+    qtbot.waitUntil(lambda: _has_points(widget, "finetune", 8), timeout=90_000)
+    widget.stop_btn.click()
+    assert "Stopping" in widget.status.text()
+    waited = wait_idle(qtbot, widget, timeout_s=30)
+    assert waited < 30
+    assert ctrl.model is not None and ctrl.model.finetuned and ctrl.model.stopped
+    pred = ctrl.view.layer()
+    assert pred is not None and pred.data.shape == painted.shape and pred.data.any()
+    assert ctrl.autosave.state.rounds[-1]["stopped"] is True
+    assert (ctrl.autosave.folder / "model.pt").is_file()
+    assert np.array_equal(widget.pickers.scribble_layer().data, painted)
+    assert widget.train_btn.isEnabled() and widget.retrain_btn.isEnabled()
+    assert not widget.stop_btn.isEnabled()
+    assert not [m for m in messages if m[0] == "error"], messages
+
+
+def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
+    viewer, widget = msd_viewer
+    ctrl = widget.controller
+    viewer.dims.set_point(0, 14.0)
+    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
+    widget.settings.first_look.setValue(15)
+    widget.train_btn.click()
+    qtbot.waitUntil(lambda: "first_overlay" in ctrl.timings, timeout=90_000)
+    assert ctrl.view.layer().data[14].any(), "the first look shows the viewed slice"
+    assert _has_points(widget, "firstlook", 15)
+    qtbot.waitUntil(lambda: _has_points(widget, "global"), timeout=60_000)
+    widget.stop_btn.click()
+    wait_idle(qtbot, widget, timeout_s=30)
+    assert ctrl.model is not None and ctrl.model.finetuned, "the first-look network is kept"
+    assert ctrl.view.layer().data.any()
+    assert not [m for m in messages if m[0] == "error"], messages
+
+
+def test_stop_before_any_finetuning_then_retrain(msd_viewer, qtbot, messages):
+    viewer, widget = msd_viewer
+    ctrl = widget.controller
+    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
+    widget.train_btn.click()
+    qtbot.waitUntil(lambda: _has_points(widget, "global", 2), timeout=90_000)
+    widget.stop_btn.click()
+    wait_idle(qtbot, widget, timeout_s=30)
+    assert ctrl.model is None and ctrl.pretrained is not None
+    assert ctrl.view.layer() is None, "no prediction from an untrained head"
+    assert any("Stopped during pretraining" in text for _lvl, text in messages), messages
+    assert widget.retrain_btn.isEnabled() and not widget.predict_btn.isEnabled()
+    widget.settings.steps["finetune"].setValue(10)
+    widget.retrain_btn.click()
+    wait_idle(qtbot, widget)
+    assert ctrl.model is not None and ctrl.model.finetuned and ctrl.view.layer() is not None
+
+
+@pytest.mark.parametrize("what", ["widget", "viewer"])
+def test_closing_mid_run_stops_the_worker(msd_viewer, qtbot, messages, what):
+    viewer, widget = msd_viewer
+    ctrl = widget.controller
+    scribbles = widget.pickers.scribble_layer()
+    painted = np.array(scribbles.data, copy=True)
+    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
+    widget.train_btn.click()
+    qtbot.waitUntil(lambda: _has_points(widget, "global", 1), timeout=90_000)
+    worker = ctrl.worker
+    if what == "widget":
+        viewer.window.remove_dock_widget(widget)
+    else:
+        viewer.close()
+    qtbot.waitUntil(lambda: ctrl.worker is None, timeout=30_000)
+    assert not worker.is_running
+    assert np.array_equal(painted, scribbles.data)
+    if what == "widget":
+        assert ctrl.view.layer() is None and len(viewer.layers) == 2
+    assert not [m for m in messages if m[0] == "error"], messages
