@@ -163,14 +163,14 @@ def preset(name: str) -> TrainConfig:
     """Named presets: ``quick`` (a CPU, minutes) and ``paper`` (the paper's settings, a GPU)."""
     if name == "quick":
         # Stage lengths follow the data: on MSD Task04 at 10% (5.5k slices, 556 labelled)
-        # about 100 / 100 / 870 steps; on one volume with 3 painted slices the floors
+        # about 86 / 70 / 695 steps; on one volume with 3 painted slices the floors
         # (10 / 10 / 50 steps) keep the first prediction within seconds on a laptop CPU.
         cfg = TrainConfig(
             model=ModelConfig(base_width=16, depth=4),
-            global_stage=GlobalConfig(epochs=0.6, min_steps=10, batch_size=32, lr=1e-3),
-            local_stage=LocalConfig(epochs=1.5, min_steps=10, batch_size=8, lr=1e-3,
+            global_stage=GlobalConfig(epochs=0.5, min_steps=10, batch_size=32, lr=1e-3),
+            local_stage=LocalConfig(epochs=1.0, min_steps=10, batch_size=8, lr=1e-3,
                                     mode="exact", max_anchors=1024),
-            finetune=FinetuneConfig(epochs=25, min_steps=50, batch_size=16, lr=1e-3),
+            finetune=FinetuneConfig(epochs=20, min_steps=50, batch_size=16, lr=1e-3),
             preset="quick",
         )
     elif name == "paper":
