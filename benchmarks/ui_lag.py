@@ -32,19 +32,9 @@ REPO = HERE.parent
 
 def _strokes(gt2d: np.ndarray) -> np.ndarray:
     """A user's strokes on one slice: eroded structures, a background ring and lines."""
-    from scipy import ndimage as ndi
+    from semicl.scribbles import strokes_from_mask
 
-    s = np.zeros(gt2d.shape, np.uint8)
-    for c in range(1, int(gt2d.max()) + 1):
-        m = gt2d == c
-        core = ndi.binary_erosion(m)
-        s[core if core.sum() > 5 else m] = c + 1
-    fg = gt2d > 0
-    s[ndi.binary_dilation(fg, iterations=3) & ~ndi.binary_dilation(fg, iterations=2)] = 1
-    rows = np.zeros_like(fg)
-    rows[2::6] = True
-    s[rows & ~ndi.binary_dilation(fg, iterations=6)] = 1
-    return s
+    return strokes_from_mask(gt2d)
 
 
 def _stats(values: list[float]) -> tuple[int, float, float, float]:

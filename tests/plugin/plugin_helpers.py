@@ -10,23 +10,12 @@ import numpy as np
 def stroke_scribbles(gt2d: np.ndarray) -> np.ndarray:
     """A user's strokes on one slice, from its ground truth (scribble convention).
 
-    Structures: their eroded interior (a thick stroke inside each one). Background: a thin
-    ring 2-3 pixels outside the structures plus horizontal lines every 6 rows far from them.
-    Most of the slice stays unpainted.
+    Structures: their eroded interior. Background: a thin ring 2-3 pixels outside the
+    structures plus lines every 6 rows far from them. Most of the slice stays unpainted.
     """
-    from scipy import ndimage as ndi
+    from semicl.scribbles import strokes_from_mask
 
-    s = np.zeros(gt2d.shape, np.uint8)
-    for c in range(1, int(gt2d.max()) + 1):
-        m = gt2d == c
-        core = ndi.binary_erosion(m)
-        s[core if core.sum() > 5 else m] = c + 1
-    fg = gt2d > 0
-    s[ndi.binary_dilation(fg, iterations=3) & ~ndi.binary_dilation(fg, iterations=2)] = 1
-    rows = np.zeros_like(fg)
-    rows[2::6] = True
-    s[rows & ~ndi.binary_dilation(fg, iterations=6)] = 1
-    return s
+    return strokes_from_mask(gt2d)
 
 
 #: The slices the tests "paint": one without hippocampus (background only) and two through it.
