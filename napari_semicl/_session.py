@@ -71,7 +71,7 @@ def _write_tif(path: Path, arr: np.ndarray, scale: list[float] | None = None) ->
         meta["spacing"] = float(scale[0]) if arr.ndim == 3 else 1.0
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, arr, imagej=arr.dtype in (np.uint8, np.uint16, np.float32),
-                         metadata=meta)
+                         metadata=meta, photometric="minisblack")
 
 
 def _read_tif(path: Path) -> np.ndarray | None:

@@ -168,7 +168,8 @@ def _write_tiff(tmp: Path, data: np.ndarray, spacing, unit: str, class_names) ->
     if class_names is not None:
         metadata["class_names"] = json.dumps([str(n) for n in class_names])
     sy, sx = spacing[-2], spacing[-1]
-    _save_tiff(tmp, data, imagej=True, resolution=(1.0 / sx, 1.0 / sy), metadata=metadata)
+    _save_tiff(tmp, data, imagej=True, resolution=(1.0 / sx, 1.0 / sy), metadata=metadata,
+               photometric="minisblack")
 
 
 def _save_nifti(img, path: Path) -> None:
