@@ -15,7 +15,6 @@ import numpy as np
 
 from semicl.config import TrainConfig
 from semicl.evaluation import evaluate_cases
-from semicl.msd_experiment import case_subset
 from semicl.reporting import drive
 from semicl.run import msd_setup, save_run, write_json
 from semicl.training.pipeline import train
@@ -57,7 +56,7 @@ def run_demo(data: str | Path | None, config: TrainConfig, labelled_fraction: fl
     model = drive(train(tdata, config))
     t_train = time.perf_counter() - t0
     save_run(out, model, split)
-    acc, examples = evaluate_cases(model, case_subset(ds, split.test), out_dir=out / "masks",
+    acc, examples = evaluate_cases(model, ds.select(split.test), out_dir=out / "masks",
                                    keep=3)
     table = acc.as_table(model.class_names)
     wall = time.perf_counter() - t0

@@ -9,7 +9,6 @@ seeded generator.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -34,13 +33,6 @@ class MsdSplit:
         return asdict(self)
 
 
-def _fraction_key(table: dict, fraction: float) -> str | None:
-    for key in table:
-        if math.isclose(float(key), fraction, rel_tol=0, abs_tol=1e-9):
-            return key
-    return None
-
-
 def choose_split(
     ds: MsdDataset,
     labelled_fraction: float,
@@ -60,15 +52,17 @@ def choose_split(
         )
     ids = [c.case_id for c in ds.cases]
     splits = getattr(ds, "splits", None)
-    if val_fraction is not None and splits:
-        key = _fraction_key(splits.get("labelled", {}).get(str(seed), {}), labelled_fraction)
-        if key is not None:
-            train_ids = [i for i in splits["train"] if i in set(ids)]
-            labelled = [i for i in splits["labelled"][str(seed)][key] if i in set(ids)]
-            test = [i for i in splits["test"] if i in set(ids)]
+    if val_fraction is not None and splits and str(seed) in splits.get("labelled", {}):
+        listed = ds.listed_labelled(seed, labelled_fraction)
+        if listed is not None:
+            known = set(ids)
+            train_ids = [i for i in splits["train"] if i in known]
+            labelled = [i for i in listed if i in known]
+            test = [i for i in splits["test"] if i in known]
             if labelled and test:
                 unlabelled = [i for i in train_ids if i not in set(labelled)]
-                return MsdSplit(labelled, unlabelled, test, f"splits.json seed {seed} fraction {key}")
+                return MsdSplit(labelled, unlabelled, test,
+                                f"splits.json seed {seed} fraction {labelled_fraction:g}")
     rng = np.random.default_rng(seed)
     order = [ids[i] for i in rng.permutation(len(ids))]
     n_test = 0
@@ -120,14 +114,6 @@ def load_training_data(
         targets=labelled.targets,
         class_names=list(ds.class_names),
     )
-
-
-def case_subset(ds: MsdDataset, ids: Sequence[str]) -> list:
-    by_id = {c.case_id: c for c in ds.cases}
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise DatasetError(f"Unknown case ids {missing[:3]} in {ds.root}.")
-    return [by_id[i] for i in ids]
 
 
 def foreground_share(data: TrainingData) -> float:

@@ -146,7 +146,7 @@ class MsdDataset:
             )
         if self.splits is not None:
             train, test = list(self.splits["train"]), list(self.splits["test"])
-            labelled = self._listed_labelled(seed, fraction)
+            labelled = self.listed_labelled(seed, fraction)
         else:
             perm0 = np.random.default_rng(0).permutation(len(self.cases))
             order = [self.case_ids[i] for i in perm0]
@@ -170,7 +170,9 @@ class MsdDataset:
             )
         return labelled, train, test
 
-    def _listed_labelled(self, seed: int, fraction: float) -> list[str] | None:
+    def listed_labelled(self, seed: int, fraction: float) -> list[str] | None:
+        """The labelled ids ``splits.json`` lists for ``seed`` and ``fraction``; None if the
+        fraction is not listed. Raises :class:`DatasetError` for an unknown seed."""
         table = self.splits.get("labelled", {})
         if str(seed) not in table:
             raise DatasetError(

@@ -67,7 +67,7 @@ def run_global(
         z1, z2 = z.float().chunk(2)
         return criterion(z1, z2)
 
-    params = list(net.unet.parameters()) + list(net.global_head.parameters())
+    params = net.stage_parameters("global")
     return (
         yield from optimise(
             Stage.GLOBAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
@@ -121,9 +121,7 @@ def run_local(
         e1, e2 = emb.chunk(2)
         return criterion(e1, e2)
 
-    params = (
-        list(net.unet.parameters()) + list(net.local_head.parameters())
-    )
+    params = net.stage_parameters("local")
     return (
         yield from optimise(
             Stage.LOCAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
@@ -170,7 +168,7 @@ def run_finetune(
         yield PreviewEvent(Stage.FINETUNE, step, index, preview_mask(net, data.preview[index]))
         last_preview[0] = time.perf_counter()
 
-    params = list(net.unet.parameters()) + list(net.seg_head.parameters())
+    params = net.stage_parameters("seg")
     return (
         yield from optimise(
             Stage.FINETUNE, params, loss_fn, steps=cfg.resolved_steps(len(data.images)),
