@@ -74,7 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--slices", type=csv_list(int),
                    help="em/colin27: numbers of labelled slices k (default em 1,2,4, colin27 "
                    "2,4,8; cpu preset em 2, colin27 4)")
-    p.add_argument("--seeds", type=csv_list(int), help="default: cpu 0; else 0,1,2")
+    p.add_argument("--seeds", type=csv_list(int),
+                   help="default 0,1,2 (em/colin27, and the sparse protocol on cpu: 0)")
     p.add_argument("--protocol", choices=("dense", "sparse"), default="dense")
     p.add_argument("--sparse-fraction", type=float, default=0.01,
                    help="sparse protocol: target share of painted pixels per slice")
@@ -101,7 +102,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if bad:
         p.error(f"unknown methods {bad}; choose from {', '.join(METHODS)}")
     if a.seeds is None:
-        a.seeds = [0] if cpu or a.dataset in WITHIN else [0, 1, 2]
+        a.seeds = [0] if a.dataset in WITHIN or (cpu and a.protocol == "sparse") else [0, 1, 2]
     if a.dataset in WITHIN:
         a.levels = a.slices or list((CPU_SLICES if cpu else DEFAULT_SLICES)[a.dataset])
     else:

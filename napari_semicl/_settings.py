@@ -95,6 +95,11 @@ class SettingsPanel(QWidget):
                                 "runs (0 = off).", special="off")
         self.first_look.setValue(30)
         more.addRow("First look steps", self.first_look)
+        self.flip = QCheckBox()
+        self.flip.setToolTip("Mirror augmentation (random left-right flips). Leave off for "
+                             "anatomy, which is rarely mirror-symmetric within a slice; turn "
+                             "on for EM, cells and other images without an orientation.")
+        more.addRow("Mirror augmentation", self.flip)
         more.addRow("Local loss", self.local_mode)
         more.addRow("Stride", self.stride)
         more.addRow("Block size", self.block)
@@ -138,6 +143,7 @@ class SettingsPanel(QWidget):
         self.stride.setValue(int(cfg.local_stage.stride))
         self.block.setValue(int(cfg.local_stage.block_size))
         self.width.setValue(int(cfg.model.base_width))
+        self.flip.setChecked(bool(cfg.flip))
         dev = cfg.device if self.device.findText(cfg.device) >= 0 else "auto"
         self.device.setCurrentText(dev)
 
@@ -170,6 +176,7 @@ class SettingsPanel(QWidget):
         cfg.local_stage.stride = self.stride.value()
         cfg.local_stage.block_size = self.block.value()
         cfg.model.base_width = self.width.value()
+        cfg.flip = self.flip.isChecked()
         cfg.device = self.device.currentText()
         cfg.validate()
         return cfg

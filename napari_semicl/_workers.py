@@ -7,7 +7,6 @@ imported here, inside the functions, so importing the plugin stays cheap.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 from collections.abc import Callable, Generator
@@ -18,8 +17,6 @@ import numpy as np
 
 #: ``ProgressEvent.message`` of the events of the first-look fine-tuning.
 FIRST_LOOK = "first look"
-FIRST_LOOK_BATCH = 4
-FIRST_LOOK_LR = 3e-3
 
 
 @dataclass
@@ -88,15 +85,10 @@ def first_look(
     events carry ``message == FIRST_LOOK``. Returns the (small) model.
     """
     from semicl.data.normalize import normalize_intensity
-    from semicl.interactive import TrainControl, train_on_image
+    from semicl.interactive import TrainControl, first_look_config, train_on_image
     from semicl.training.events import PreviewEvent, ProgressEvent, Stage
 
-    quick = copy.deepcopy(config)
-    quick.global_stage.enabled = quick.local_stage.enabled = False
-    ft = quick.finetune
-    ft.enabled, ft.steps, ft.epochs = True, steps, None
-    # small batches and a brisk learning rate: a rough network in seconds, not a good one
-    ft.batch_size, ft.lr = min(ft.batch_size, FIRST_LOOK_BATCH), max(ft.lr, FIRST_LOOK_LR)
+    quick = first_look_config(config, steps)
     inner = TrainControl()  # no engine previews; Stop is forwarded below
     gen = train_on_image(image, scribbles, class_names=class_names, config=quick, axis=axis,
                          control=inner)

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-global", action="store_true", help="skip global pretraining")
         sp.add_argument("--no-local", action="store_true", help="skip local pretraining")
         sp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        sp.add_argument("--flip", action="store_true",
+                        help="mirror augmentation (for orientation-free images: EM, cells)")
 
     t = sub.add_parser("train", help="train a model (MSD folder, or image + scribbles)")
     t.add_argument("--data", help="MSD/nnU-Net folder (dataset.json, imagesTr, labelsTr); "
@@ -94,6 +96,7 @@ def configure(args: argparse.Namespace):
     cfg.global_stage.enabled = not args.no_global
     cfg.local_stage.enabled = not args.no_local
     cfg.num_threads = args.threads
+    cfg.flip = cfg.flip or args.flip
     cfg.validate()
     return cfg
 

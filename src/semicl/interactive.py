@@ -22,7 +22,13 @@ from semicl.training.data import TrainingData
 from semicl.training.pipeline import train
 from semicl.training.trained_model import TrainedModel
 
-__all__ = ["TrainControl", "prepare_image_data", "train_on_image", "validate_training_input"]
+__all__ = ["TrainControl", "first_look_config", "prepare_image_data", "train_on_image",
+           "validate_training_input"]
+
+#: The "first look": a fresh network fine-tuned for a few steps with small batches and a
+#: brisk learning rate, so a rough overlay exists within seconds of pressing Train.
+FIRST_LOOK_BATCH = 4
+FIRST_LOOK_LR = 3e-3
 
 
 def validate_training_input(
@@ -44,6 +50,24 @@ def validate_training_input(
     targets = scribbles_to_targets(scribbles, len(class_names))
     check_trainable(targets, list(class_names))
     return targets
+
+
+def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
+    """A fine-tune-only copy of ``config``: ``steps`` steps, batch <= 4, lr >= 3e-3.
+
+    A rough network in seconds, not a good one; the plugin shows it while the full
+    pipeline (pretraining included) runs.
+    """
+    import copy
+
+    quick = copy.deepcopy(config)
+    quick.global_stage.enabled = quick.local_stage.enabled = False
+    ft = quick.finetune
+    ft.enabled = True
+    ft.set_steps(steps)
+    ft.batch_size, ft.lr = min(ft.batch_size, FIRST_LOOK_BATCH), max(ft.lr, FIRST_LOOK_LR)
+    quick.validate()
+    return quick
 
 
 def prepare_image_data(

@@ -116,3 +116,12 @@ def test_bad_inputs():
         TwoViewTransform(spatial=False, intensity=False)
     with pytest.raises(ValueError):
         SpatialAugment(scale=(1.3, 0.7))
+
+
+def test_no_mirroring_by_default():
+    # anatomy is not mirror-symmetric: the default transform never flips
+    theta = SpatialAugment(scale=(1, 1), rotation_deg=0, crop=(1, 1)).sample(64, 16, 16, _gen(2))
+    assert (theta[:, 0, 0] > 0).all()
+    theta = SpatialAugment(scale=(1, 1), rotation_deg=0, crop=(1, 1), flip=True).sample(
+        64, 16, 16, _gen(2))
+    assert (theta[:, 0, 0] < 0).any() and (theta[:, 0, 0] > 0).any()

@@ -242,3 +242,20 @@ def test_predict_iter_events():
     assert [e.step for e in events] == [1, 2, 3] and all(e.total == 3 for e in events)
     assert pred.mask.shape == image.shape
     assert run_to_end(model.predict_iter(image[2])).mask.shape == image[2].shape
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_flip_setting_reaches_every_stage(flip, monkeypatch):
+    import semicl.training.stages as stages
+
+    made = []
+    real = stages.SpatialAugment
+
+    def spy(**kw):
+        made.append(kw.get("flip"))
+        return real(**kw)
+
+    monkeypatch.setattr(stages, "SpatialAugment", spy)
+    image, scribbles, _ = synthetic()
+    collect(train_on_image(image, scribbles, class_names=CLASSES, config=tiny_config(flip=flip)))
+    assert made == [flip, flip, flip]  # global, local, fine-tuning

@@ -97,7 +97,10 @@ def test_presets_advanced_settings_and_devices(docked):
     s.block.setValue(8)
     s.width.setValue(12)
     s.epochs["finetune"].setValue(2.5)
+    assert not s.flip.isChecked()
+    s.flip.setChecked(True)
     cfg = s.config()
+    assert cfg.flip
     assert cfg.global_stage.steps == 7 and not cfg.local_stage.enabled
     assert cfg.local_stage.mode == "block" and cfg.local_stage.block_size == 8
     assert cfg.model.base_width == 12 and cfg.finetune.epochs == 2.5

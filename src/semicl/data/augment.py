@@ -75,7 +75,8 @@ class SpatialAugment:
     rotation_deg : float
         Rotation drawn from ``U(-rotation_deg, rotation_deg)`` degrees.
     flip : bool
-        Mirror left-right with probability 0.5.
+        Mirror left-right with probability 0.5 (off by default: anatomy is rarely
+        mirror-symmetric within a slice).
     crop : (float, float)
         Side of the sampled window as a fraction of the image side; the window is placed
         uniformly inside the image and resized to full size (random resized crop).
@@ -91,7 +92,7 @@ class SpatialAugment:
 
     scale: tuple[float, float] = (0.7, 1.3)
     rotation_deg: float = 15.0
-    flip: bool = True
+    flip: bool = False
     crop: tuple[float, float] = (0.6, 1.0)
     image_mode: str = "bilinear"
 

@@ -61,7 +61,7 @@ def train(
     on_device = data.to(device)
     history: list[tuple[str, int, float]] = list(init.history) if init is not None else []
     common = dict(device=device, amp=config.amp, generator=generator, control=control,
-                  augment=config.augment)
+                  augment=config.augment, flip=config.flip)
 
     stages = []
     if pretrain and config.global_stage.enabled:

@@ -47,10 +47,11 @@ def run_global(
     generator: torch.Generator,
     control: TrainControl | None = None,
     augment: bool = True,
+    flip: bool = False,
 ) -> Generator[object, None, int]:
     """Stage 1: SimCLR on all slices. Trains the encoder, bottleneck and global head."""
     images = data.unlabelled
-    spatial = SpatialAugment() if augment else None
+    spatial = SpatialAugment(flip=flip) if augment else None
     intensity = IntensityAugment()
     criterion = NTXentLoss(temperature=cfg.temperature)
     batch = max(2, cfg.batch_size)
@@ -98,12 +99,13 @@ def run_local(
     generator: torch.Generator,
     control: TrainControl | None = None,
     augment: bool = True,
+    flip: bool = False,
 ) -> Generator[object, None, int]:
     """Stage 2: local contrastive pretraining of encoder + decoder + dense head."""
     supervised = cfg.mode != "self"
     images = data.images if supervised else data.unlabelled
     targets = data.targets if supervised else None
-    spatial = SpatialAugment() if augment else None
+    spatial = SpatialAugment(flip=flip) if augment else None
     intensity = IntensityAugment()
     criterion = local_criterion(cfg)
 
@@ -130,6 +132,12 @@ def run_local(
     )
 
 
+#: Fine-tuning's geometry is milder than the contrastive views' (which must differ a lot):
+#: with few steps, strong crops/zooms slow convergence. MSD Hippocampus, 10% labelled,
+#: 556 fine-tuning steps from random init: held-out Dice 0.804 -> 0.816 (lr 1e-3).
+FINETUNE_SPATIAL = {"scale": (0.9, 1.1), "rotation_deg": 10.0, "crop": (0.8, 1.0)}
+
+
 def run_finetune(
     net: SegmentationNet,
     data: TrainingData,
@@ -140,9 +148,10 @@ def run_finetune(
     generator: torch.Generator,
     control: TrainControl | None = None,
     augment: bool = True,
+    flip: bool = False,
 ) -> Generator[object, None, int]:
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice."""
-    spatial = SpatialAugment() if augment else None
+    spatial = SpatialAugment(flip=flip, **FINETUNE_SPATIAL) if augment else None
     intensity = IntensityAugment() if augment else None
     criterion = PartialCEDiceLoss(data.num_classes, dice_weight=cfg.dice_weight)
     last_preview = [float("-inf")]
