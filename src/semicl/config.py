@@ -17,6 +17,10 @@ from typing import Any, Literal
 
 from semicl.errors import SemiclError
 
+#: Batches never exceed max(SMALL_DATA_BATCH, training slices): a batch of 16 drawn from
+#: three painted slices repeats each one five times, costing time and adding little.
+SMALL_DATA_BATCH = 4
+
 LocalMode = Literal["exact", "stride", "block", "self"]
 LOCAL_MODES: tuple[str, ...] = ("exact", "stride", "block", "self")
 
@@ -52,10 +56,15 @@ class StageConfig:
         """Fix the stage length to ``steps`` (clears ``epochs``)."""
         self.steps, self.epochs = int(steps), None
 
+    def resolved_batch(self, n_items: int) -> int:
+        """``batch_size``, but at most ``max(SMALL_DATA_BATCH, n_items)``."""
+        return min(self.batch_size, max(SMALL_DATA_BATCH, n_items))
+
     def resolved_steps(self, n_items: int) -> int:
         if self.epochs is None:
             return self.steps
-        return max(1, self.min_steps, math.ceil(self.epochs * n_items / self.batch_size))
+        batch = self.resolved_batch(n_items)
+        return max(1, self.min_steps, math.ceil(self.epochs * n_items / batch))
 
     def validate(self, name: str) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
@@ -168,16 +177,17 @@ def preset(name: str) -> TrainConfig:
     if name == "quick":
         # Stage lengths follow the data: on MSD Task04 at 10% (5.5k slices, 556 labelled)
         # 86 / 70 / 556 steps, about 4.5 minutes on a 2-core CPU; on one volume with 3
-        # painted slices the floors (10 / 10 / 50 steps) keep the first prediction within
-        # seconds. Tuned on that split (docs/performance.md): no mirroring, a brisk
-        # fine-tuning lr (3e-3 vs 1e-3: +0.02 Dice at equal steps), 256 anchors per local
-        # step (the exact loss's cost is linear in them).
+        # painted slices the floors (10 / 10 / 150 steps, batches shrunk to 4 there) give
+        # a pretrained model in about half a minute. Tuned on that split
+        # (docs/performance.md): no mirroring, a brisk fine-tuning lr (3e-3 vs 1e-3: +0.02
+        # Dice at equal steps), 256 anchors per local step (the exact loss's cost is
+        # linear in them).
         cfg = TrainConfig(
             model=ModelConfig(base_width=16, depth=4),
             global_stage=GlobalConfig(epochs=0.5, min_steps=10, batch_size=32, lr=1e-3),
             local_stage=LocalConfig(epochs=1.0, min_steps=10, batch_size=8, lr=1e-3,
                                     mode="exact", max_anchors=256),
-            finetune=FinetuneConfig(epochs=16, min_steps=50, batch_size=16, lr=3e-3),
+            finetune=FinetuneConfig(epochs=16, min_steps=150, batch_size=16, lr=3e-3),
             preset="quick",
         )
     elif name == "paper":

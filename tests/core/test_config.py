@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from semicl.config import PRESETS, TrainConfig, preset
@@ -34,3 +36,14 @@ def test_epochs_override_steps():
     assert cfg.finetune.resolved_steps(80) == 120 * 80 // 8
     cfg.finetune.epochs = None
     assert cfg.finetune.resolved_steps(80) == cfg.finetune.steps
+
+
+def test_batches_shrink_on_tiny_data():
+    cfg = preset("quick")
+    ft = cfg.finetune  # batch 16
+    assert ft.resolved_batch(1000) == 16
+    assert ft.resolved_batch(10) == 10
+    assert ft.resolved_batch(3) == 4  # three painted slices: batch 4, not 16 repeats
+    # epochs count in resolved batches; the floor still decides on tiny data
+    assert ft.resolved_steps(556) == math.ceil(16 * 556 / 16)
+    assert ft.resolved_steps(3) == ft.min_steps

@@ -54,7 +54,7 @@ def run_global(
     spatial = SpatialAugment(flip=flip) if augment else None
     intensity = IntensityAugment()
     criterion = NTXentLoss(temperature=cfg.temperature)
-    batch = max(2, cfg.batch_size)
+    batch = max(2, cfg.resolved_batch(len(images)))
 
     def view(x: torch.Tensor) -> torch.Tensor:
         if spatial is not None:
@@ -108,9 +108,10 @@ def run_local(
     spatial = SpatialAugment(flip=flip) if augment else None
     intensity = IntensityAugment()
     criterion = local_criterion(cfg)
+    batch = cfg.resolved_batch(len(images))
 
     def loss_fn(step: int) -> torch.Tensor:
-        idx = draw_indices(len(images), cfg.batch_size, generator)
+        idx = draw_indices(len(images), batch, generator)
         x = images[idx]
         y = targets[idx] if targets is not None else None
         if spatial is not None:
@@ -154,10 +155,11 @@ def run_finetune(
     spatial = SpatialAugment(flip=flip, **FINETUNE_SPATIAL) if augment else None
     intensity = IntensityAugment() if augment else None
     criterion = PartialCEDiceLoss(data.num_classes, dice_weight=cfg.dice_weight)
+    batch = cfg.resolved_batch(len(data.images))
     last_preview = [float("-inf")]
 
     def loss_fn(step: int) -> torch.Tensor:
-        idx = draw_indices(len(data.images), cfg.batch_size, generator)
+        idx = draw_indices(len(data.images), batch, generator)
         x, y = data.images[idx], data.targets[idx]
         if spatial is not None:
             x, y = spatial(x, y, generator)
