@@ -113,3 +113,11 @@ def test_unsupported_input_file(trained_run: Path, tmp_path: Path, capsys):
                  str(tmp_path / "o"), str(bad)]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "o" / "scan.jpg2000").exists()
+
+
+@pytest.mark.parametrize("extra, flip", [([], False), (["--flip"], True)])
+def test_flip_option(extra, flip):
+    from semicl.cli import build_parser, configure
+
+    args = build_parser().parse_args(["train", "--out", "x", "--preset", "quick", *extra])
+    assert configure(args).flip is flip
