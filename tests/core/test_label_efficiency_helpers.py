@@ -196,7 +196,12 @@ def test_random_forest_baseline_and_scoring_on_a_tiny_volume():
 
 def test_presets_and_method_configs():
     base = le_methods.bench_preset("cpu", "hippocampus")
-    assert (base.finetune.steps, base.finetune.batch_size, base.preset) == (1000, 16, "cpu")
+    (gs, gb), (ls, lb), (fs, fb) = le_methods.CPU_STAGES["hippocampus"]
+    assert (base.global_stage.steps, base.global_stage.batch_size) == (gs, gb)
+    assert (base.local_stage.steps, base.local_stage.batch_size) == (ls, lb)
+    assert (base.finetune.steps, base.finetune.batch_size, base.preset) == (fs, fb, "cpu")
+    assert base.finetune.epochs is None and not base.flip  # anatomy: no mirroring
+    assert le_methods.bench_preset("cpu", "em").flip  # EM has no orientation
     for method, (g, mode, _) in le_methods.METHODS.items():
         if method == "rf":
             continue
