@@ -186,6 +186,27 @@ def class_table(rows: Sequence[dict], class_names: Sequence[str] | None = None) 
     return "\n".join(lines)
 
 
+def paired_table(rows: Sequence[dict], base: str = "random") -> str:
+    """Markdown: per method and fraction, mean ± sd over seeds of (method - ``base``) pooled
+    mean Dice, pairing runs of the same seed (same labelled volumes, same test set)."""
+    fr, cl = fractions(rows), cells(rows)
+    lines = ["| method − " + base + " | " + " | ".join(fraction_label(rows, f) for f in fr) + " |",
+             "|---" * (len(fr) + 1) + "|"]
+    for m in method_order(rows):
+        if m == base:
+            continue
+        vals = []
+        for f in fr:
+            ref = {int(r["seed"]): r["dice_pooled_mean"] for r in cl.get((base, f), [])}
+            d = [r["dice_pooled_mean"] - ref[int(r["seed"])] for r in cl.get((m, f), [])
+                 if int(r["seed"]) in ref]
+            mu, sd = mean_sd(d)
+            vals.append("—" if not d else f"{mu:+.3f}" + ("" if len(d) < 2 else f" ± {sd:.3f}")
+                        + f" (n={len(d)})")
+        lines.append(f"| {m} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
 def _stage(rs: Sequence[dict], stage: str, field: str) -> str:
     m, _ = mean_sd([r.get("stages", {}).get(stage, {}).get(field, float("nan")) for r in rs])
     return "—" if math.isnan(m) else (f"{m:.3f}" if field == "s_per_step" else f"{m:.0f}")
@@ -296,7 +317,9 @@ def group_section(key: tuple, rows: Sequence[dict], plot_rel: str | None) -> str
              + (" (per test slice)" if dataset == "em" else "") + ":", "",
              metric_table(rows, "dice_per_volume_mean"), "",
              f"Pooled Dice per class ({' / '.join(cls[1:]) or 'classes 1..'}; mean over seeds):", "",
-             class_table(rows), "", "Cost per run (wall = train + predict/score; the global "
+             class_table(rows), "",
+             "Paired gain over random init (same seed: same labelled volumes), pooled mean "
+             "foreground Dice:", "", paired_table(rows), "", "Cost per run (wall = train + predict/score; the global "
              "stage is trained once per seed and shared, its time shown apart):", "",
              cost_table(rows), ""]
     if dataset == "hippocampus" and protocol == "dense":

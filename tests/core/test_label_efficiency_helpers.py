@@ -142,6 +142,19 @@ def test_tables_mean_sd_per_method_and_fraction_and_devices_apart():
     assert m == 2.0 and math.isclose(sd, math.sqrt(2))
 
 
+def test_paired_gain_pairs_runs_of_the_same_seed():
+    rows = [_row(seed=0, dice=0.80), _row(seed=1, dice=0.70), _row(seed=2, dice=0.90),
+            _row(method="global+local-exact", seed=0, dice=0.83),
+            _row(method="global+local-exact", seed=1, dice=0.71),
+            _row(method="global+local-exact", seed=5, dice=0.99),  # no random run: unpaired
+            _row(method="rf", fraction=0.1, dice=0.5)]
+    lines = le_report.paired_table(rows).splitlines()
+    assert lines[0] == "| method − random | 5% | 10% |"
+    # (0.03 + 0.01) / 2 = +0.020, sd of (0.03, 0.01) = 0.014; seed 5 is left out
+    assert lines[2] == "| global+local-exact | +0.020 ± 0.014 (n=2) | — |"
+    assert lines[3] == "| rf | — | — |"  # no random run at 10%
+
+
 def test_within_volume_columns_name_the_slices():
     rows = [_row(fraction=round(4 / 181, 4), n_labelled=4) | {"dataset": "colin27"}]
     assert le_report.metric_table(rows, "dice_pooled_mean").splitlines()[0] == \
