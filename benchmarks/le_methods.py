@@ -10,20 +10,18 @@ in each row as ``global_s``). ``rf`` is an ilastik-style pixel classifier.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import os
 import platform
 import re
-import resource
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_memory import cpu_peak, reset_cpu_peak
 
 from semicl.config import TrainConfig, preset
 from semicl.data.normalize import normalize_intensity
@@ -148,35 +146,20 @@ def machine_info() -> dict:
 
 
 # ----------------------------------------------------------------------------- memory
-def _vm_hwm() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-
-
 def reset_peak(dev: torch.device) -> int:
     """Reset the peak-memory mark (CUDA allocator, or Linux VmHWM); return the baseline."""
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         return int(torch.cuda.memory_allocated(dev))
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-    return _vm_hwm()
+    return reset_cpu_peak()
 
 
 def read_peak(dev: torch.device) -> int:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
         return int(torch.cuda.max_memory_allocated(dev))
-    return _vm_hwm()
+    return cpu_peak()
 
 
 def drive_stages(gen: Generator, dev: torch.device, *, every_s: float = 60.0,

@@ -15,7 +15,7 @@ Peak memory: on CPU, the peak RSS of the subprocess after the loss minus the sam
 value just before it (inputs built, a tiny warm-up of the same method done), so it
 is the loss's own high-water mark including the ``embeddings.grad`` buffer
 (``4 N D`` bytes, the same for every method). The peak is ``ru_maxrss``, read as
-``VmHWM`` on Linux (see :func:`cpu_peak` for why), reset right before the loss
+``VmHWM`` on Linux (see :func:`bench_memory.cpu_peak` for why), reset right before the loss
 (``echo 5 > /proc/self/clear_refs``), and the subprocess runs with
 ``MALLOC_MMAP_THRESHOLD_=131072`` so glibc returns freed large buffers to the OS
 instead of keeping them resident for reuse. On CUDA, ``torch.cuda.max_memory_allocated``
@@ -31,18 +31,18 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_memory import cpu_peak, mem_available, reset_cpu_peak
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"4k": 32, "16k": 64, "65k": 128, "262k": 256, "1M": 512, "4M": 1024}
@@ -52,34 +52,6 @@ SLICES = 2  # B slices, each seen in 2 views -> 4 maps of H x H
 
 
 # ----------------------------------------------------------------------------- worker
-def cpu_peak() -> int:
-    """Peak resident memory of this process in bytes.
-
-    ``VmHWM`` of ``/proc/self/status`` on Linux: the high-water mark of this process's
-    own address space, which ``reset_cpu_peak`` can reset. ``ru_maxrss`` is the same
-    number except that it is also at least the peak of the *launching* process's
-    address space recorded at ``exec`` (kernel ``signal->maxrss``), which no reset
-    clears and which hid small deltas; it is the fallback where ``/proc`` is absent.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def reset_cpu_peak() -> int:
-    """Reset the peak-RSS mark where Linux allows it; return the baseline in bytes."""
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # not Linux / not permitted: the delta then under-reports earlier peaks
-    return cpu_peak()
-
-
 def make_targets(h: int, classes: int, labelled: float, g):
     """Targets (2B, H, H) int64, scribble-like, drawn from the generator ``g``.
 
@@ -204,16 +176,6 @@ def worker(cfg: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- parent
-def mem_available() -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 1 << 62
-
-
 def run_one(cfg: dict, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(cfg)]
     env = {
