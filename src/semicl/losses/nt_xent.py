@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semicl.errors import ShapeMismatchError
+from semicl.losses.checks import check_view_pair
 
 __all__ = ["NTXentLoss"]
 
@@ -70,17 +70,7 @@ class NTXentLoss(nn.Module):
         ShapeMismatchError (a ValueError)
             If the inputs are not two equal ``(B, D)`` float tensors with ``B >= 1``.
         """
-        if not isinstance(z1, torch.Tensor) or not isinstance(z2, torch.Tensor):
-            raise ShapeMismatchError("z1 and z2 must be torch tensors.")
-        if z1.dim() != 2 or z1.shape != z2.shape or z1.shape[0] < 1 or z1.shape[1] < 1:
-            raise ShapeMismatchError(
-                f"z1 and z2 must both be (B, D) with B, D >= 1; got {tuple(z1.shape)} and "
-                f"{tuple(z2.shape)}."
-            )
-        if not (z1.is_floating_point() and z2.is_floating_point()):
-            raise ShapeMismatchError(
-                f"z1 and z2 must be float tensors, got {z1.dtype} and {z2.dtype}."
-            )
+        check_view_pair(z1, z2, "z1 and z2", "(B, D)")
         b = z1.shape[0]
         with torch.autocast(device_type=z1.device.type, enabled=False):
             z = torch.cat([z1, z2], dim=0)

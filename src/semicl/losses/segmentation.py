@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semicl.errors import LabelError, ShapeMismatchError
+from semicl.losses.checks import check_targets
 
 __all__ = ["PartialCEDiceLoss"]
 
@@ -125,23 +126,13 @@ class PartialCEDiceLoss(nn.Module):
                 f"logits must be a float (B, C, H, W) tensor, got {tuple(logits.shape)} "
                 f"{logits.dtype}."
             )
-        b, c, h, w = logits.shape
+        c = logits.shape[1]
         if c != self.num_classes:
             raise ShapeMismatchError(
                 f"logits {tuple(logits.shape)} have C = {c} channels but num_classes = "
                 f"{self.num_classes}."
             )
-        if tuple(targets.shape) != (b, h, w):
-            raise ShapeMismatchError(
-                f"targets must be (B, H, W) = {(b, h, w)} to match logits {tuple(logits.shape)}, "
-                f"got {tuple(targets.shape)}."
-            )
-        if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
-            raise LabelError(f"targets must be an integer tensor (int64), got {targets.dtype}.")
-        if targets.device != logits.device:
-            raise ShapeMismatchError(
-                f"targets are on {targets.device} but logits on {logits.device}."
-            )
+        check_targets(targets, logits, "logits")
         if targets.numel():
             lo, hi = int(targets.min()), int(targets.max())
             if lo < -1 or hi >= self.num_classes:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semicl.errors import ShapeMismatchError
+from semicl.losses.checks import check_view_pair
 
 __all__ = ["SelfSupervisedLocalLoss"]
 
@@ -114,17 +115,7 @@ class SelfSupervisedLocalLoss(nn.Module):
         ShapeMismatchError (a ValueError)
             If the shapes differ, are not 4-D, or ``h``/``w`` < ``region_size``.
         """
-        if not isinstance(e1, torch.Tensor) or not isinstance(e2, torch.Tensor):
-            raise ShapeMismatchError("e1 and e2 must be torch tensors.")
-        if e1.dim() != 4 or e1.shape != e2.shape or e1.shape[0] < 1 or e1.shape[1] < 1:
-            raise ShapeMismatchError(
-                f"e1 and e2 must both be (B, D, h, w) with B, D >= 1; got {tuple(e1.shape)} "
-                f"and {tuple(e2.shape)}."
-            )
-        if not (e1.is_floating_point() and e2.is_floating_point()):
-            raise ShapeMismatchError(
-                f"e1 and e2 must be float tensors, got {e1.dtype} and {e2.dtype}."
-            )
+        check_view_pair(e1, e2, "e1 and e2", "(B, D, h, w)")
         tops, lefts = self.region_origins(e1.shape[2], e1.shape[3])
         with torch.autocast(device_type=e1.device.type, enabled=False):
             v = torch.cat([self._regions(e1, tops, lefts), self._regions(e2, tops, lefts)], dim=1)

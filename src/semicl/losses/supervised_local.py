@@ -15,6 +15,7 @@ from torch import nn
 
 from semicl.errors import LabelError, ShapeMismatchError
 from semicl.losses.anchor_logsumexp import weighted_anchor_logsumexp
+from semicl.losses.checks import check_targets
 
 __all__ = ["SupervisedLocalContrastiveLoss"]
 
@@ -200,18 +201,7 @@ def _check_inputs(embeddings: torch.Tensor, targets: torch.Tensor) -> None:
         )
     if not embeddings.is_floating_point():
         raise ShapeMismatchError(f"embeddings must be a float tensor, got {embeddings.dtype}.")
-    b, _, h, w = embeddings.shape
-    if tuple(targets.shape) != (b, h, w):
-        raise ShapeMismatchError(
-            f"targets must be (B, H, W) = {(b, h, w)} to match embeddings "
-            f"{tuple(embeddings.shape)}, got {tuple(targets.shape)}."
-        )
-    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
-        raise LabelError(f"targets must be an integer tensor (int64), got {targets.dtype}.")
-    if targets.device != embeddings.device:
-        raise ShapeMismatchError(
-            f"targets are on {targets.device} but embeddings on {embeddings.device}."
-        )
+    check_targets(targets, embeddings, "embeddings")
     if targets.numel() and int(targets.min()) < -1:
         raise LabelError(
             f"targets hold {int(targets.min())}; use -1 for unlabelled, 0 for background "
