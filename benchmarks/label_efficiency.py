@@ -59,6 +59,18 @@ def csv_list(kind):
     return lambda s: [kind(x) for x in s.split(",") if x.strip()]
 
 
+def stage_steps(text: str) -> dict[str, int]:
+    """``global=860,local=500`` -> {"global": 860, "local": 500} (order kept)."""
+    out = {}
+    for part in filter(None, (x.strip() for x in text.split(","))):
+        name, sep, n = part.partition("=")
+        if not sep or name not in ("global", "local", "finetune") or not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected stage=steps with stage global, local or finetune")
+        out[name] = int(n)
+    return out
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +94,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--preset", choices=("cpu", "quick", "paper"), default="cpu")
     p.add_argument("--steps", type=int, help="override every stage's steps (smoke runs; the "
                    "preset is then recorded as '<preset>+steps<N>')")
+    p.add_argument("--stage-steps", type=stage_steps, default=None,
+                   help="steps of named stages on top of the preset, e.g. global=860,local=500 "
+                   "(a study of longer pretraining; rows get their own preset label)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--rf-trees", type=int, default=50)
@@ -142,7 +157,7 @@ def run_grid(a: argparse.Namespace, rows: list[dict]) -> tuple[list[dict], int]:
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)
-    dlabel, plabel = device_label(dev), preset_label(a.preset, a.steps)
+    dlabel, plabel = device_label(dev), preset_label(a.preset, a.steps, a.stage_steps)
     bench = make_bench(a)
     n_slices = getattr(bench, "n_slices", None)
 
@@ -159,7 +174,7 @@ def run_grid(a: argparse.Namespace, rows: list[dict]) -> tuple[list[dict], int]:
             k = key_of(a, m, fraction_of(lv), s, plabel, dlabel)
             log(f"  {'done' if k in done else 'todo'}  level={lv} seed={s} method={m}")
         return rows, 0
-    base = bench_preset(a.preset, a.dataset, a.steps)
+    base = bench_preset(a.preset, a.dataset, a.steps, a.stage_steps)
     cache = GlobalCache(a.out / "cache", plabel, slug([dlabel]))
     machine, failures = machine_info(), 0
     for lv in a.levels:

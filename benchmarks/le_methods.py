@@ -53,12 +53,15 @@ CPU_STAGES = {
 }
 
 
-def bench_preset(name: str, dataset: str, steps: int | None = None) -> TrainConfig:
+def bench_preset(name: str, dataset: str, steps: int | None = None,
+                 stage_steps: dict[str, int] | None = None) -> TrainConfig:
     """``cpu`` (this benchmark's, for a 2-core machine), ``quick`` or ``paper``.
 
     ``paper`` on the one-volume datasets: smaller batches for large slices, step floors
     (epochs over a handful of slices would be a few steps) and an anchor cap in ``exact``
-    mode. ``steps`` (smoke runs) sets every stage to that many steps.
+    mode. ``steps`` (smoke runs) sets every stage to that many steps; ``stage_steps``
+    ({"global": n, "local": n, "finetune": n}, any subset) sets the named stages only, for
+    studies of a longer stage on top of a preset.
     """
     if name == "cpu":
         cfg = preset("quick")
@@ -81,12 +84,21 @@ def bench_preset(name: str, dataset: str, steps: int | None = None) -> TrainConf
     if steps is not None:
         for stage in (cfg.global_stage, cfg.local_stage, cfg.finetune):
             stage.steps, stage.epochs, stage.min_steps = int(steps), None, 0
+    stages = {"global": cfg.global_stage, "local": cfg.local_stage, "finetune": cfg.finetune}
+    for stage_name, n in (stage_steps or {}).items():
+        if stage_name not in stages:
+            raise ValueError(f"unknown stage {stage_name!r}; choose from {', '.join(stages)}")
+        stage = stages[stage_name]
+        stage.steps, stage.epochs, stage.min_steps = int(n), None, 0
     cfg.validate()
     return cfg
 
 
-def preset_label(name: str, steps: int | None) -> str:
-    return name if steps is None else f"{name}+steps{steps}"
+def preset_label(name: str, steps: int | None,
+                 stage_steps: dict[str, int] | None = None) -> str:
+    """Rows (and cached global stages) of different step counts never share a label."""
+    label = name if steps is None else f"{name}+steps{steps}"
+    return label + "".join(f"+{k}{v}" for k, v in (stage_steps or {}).items())
 
 
 def method_config(base: TrainConfig, method: str, *, seed: int, axis: int,

@@ -228,6 +228,26 @@ def test_presets_and_method_configs():
     assert smoke.finetune.steps == 5 and smoke.finetune.epochs is None
     assert smoke.local_stage.max_anchors == 4096 and smoke.global_stage.batch_size == 16
     assert le_methods.preset_label("cpu", 20) == "cpu+steps20"
+
+
+def test_stage_steps_study_preset():
+    import label_efficiency
+
+    a = label_efficiency.parse_args(["--stage-steps", "global=860,local=500", "--dry-run"])
+    assert a.stage_steps == {"global": 860, "local": 500}
+    cfg = le_methods.bench_preset("cpu", "hippocampus", stage_steps=a.stage_steps)
+    base = le_methods.bench_preset("cpu", "hippocampus")
+    assert (cfg.global_stage.steps, cfg.local_stage.steps) == (860, 500)
+    assert cfg.global_stage.min_steps == 0 and cfg.global_stage.epochs is None
+    assert cfg.finetune.steps == base.finetune.steps  # unnamed stages keep the preset
+    # its rows and cached global stage never mix with the plain preset's
+    assert le_methods.preset_label("cpu", None, a.stage_steps) == "cpu+global860+local500"
+    assert le_methods.preset_label("cpu", None, {}) == "cpu"
+    for bad in ("glob=3", "local=0", "local", "finetune=x"):
+        with pytest.raises(SystemExit):
+            label_efficiency.parse_args(["--stage-steps", bad])
+    with pytest.raises(ValueError, match="unknown stage"):
+        le_methods.bench_preset("cpu", "hippocampus", stage_steps={"pre": 3})
     assert le_methods.device_label(torch.device("cpu")).startswith("cpu (")
 
 
