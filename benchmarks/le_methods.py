@@ -81,11 +81,9 @@ def bench_preset(name: str, dataset: str, steps: int | None = None,
                                  (cfg.finetune, 2000)):
                 stage.min_steps = floor
     cfg.flip = dataset == "em"  # EM has no orientation; anatomy is not mirror-symmetric
-    if steps is not None:
-        for stage in (cfg.global_stage, cfg.local_stage, cfg.finetune):
-            stage.steps, stage.epochs, stage.min_steps = int(steps), None, 0
     stages = {"global": cfg.global_stage, "local": cfg.local_stage, "finetune": cfg.finetune}
-    for stage_name, n in (stage_steps or {}).items():
+    overrides = dict.fromkeys(stages, steps) if steps is not None else {}
+    for stage_name, n in {**overrides, **(stage_steps or {})}.items():
         if stage_name not in stages:
             raise ValueError(f"unknown stage {stage_name!r}; choose from {', '.join(stages)}")
         stage = stages[stage_name]

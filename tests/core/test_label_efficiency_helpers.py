@@ -228,6 +228,7 @@ def test_presets_and_method_configs():
     assert smoke.finetune.steps == 5 and smoke.finetune.epochs is None
     assert smoke.local_stage.max_anchors == 4096 and smoke.global_stage.batch_size == 16
     assert le_methods.preset_label("cpu", 20) == "cpu+steps20"
+    assert le_methods.device_label(torch.device("cpu")).startswith("cpu (")
 
 
 def test_stage_steps_study_preset():
@@ -248,7 +249,8 @@ def test_stage_steps_study_preset():
             label_efficiency.parse_args(["--stage-steps", bad])
     with pytest.raises(ValueError, match="unknown stage"):
         le_methods.bench_preset("cpu", "hippocampus", stage_steps={"pre": 3})
-    assert le_methods.device_label(torch.device("cpu")).startswith("cpu (")
+    both = le_methods.bench_preset("cpu", "hippocampus", steps=5, stage_steps={"local": 7})
+    assert (both.global_stage.steps, both.local_stage.steps, both.finetune.steps) == (5, 7, 5)
 
 
 def test_run_nn_end_to_end_with_cached_global_stage(tmp_path):
