@@ -38,6 +38,8 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 
+from semicl.config import TrainConfig  # noqa: E402
+
 from le_data import DATASETS, WITHIN, MsdBench, WithinBench, data_root  # noqa: E402
 from le_methods import (  # noqa: E402
     CPU_METHODS, METHODS, GlobalCache, bench_preset, device_label, machine_info,
@@ -61,12 +63,12 @@ def csv_list(kind):
 
 def stage_steps(text: str) -> dict[str, int]:
     """``global=860,local=500`` -> {"global": 860, "local": 500} (order kept)."""
-    out = {}
+    names, out = tuple(TrainConfig().stages()), {}
     for part in filter(None, (x.strip() for x in text.split(","))):
         name, sep, n = part.partition("=")
-        if not sep or name not in ("global", "local", "finetune") or not n.isdigit() or int(n) < 1:
+        if not sep or name not in names or not n.isdigit() or int(n) < 1:
             raise argparse.ArgumentTypeError(
-                f"{part!r}: expected stage=steps with stage global, local or finetune")
+                f"{part!r}: expected stage=steps with stage {', '.join(names[:-1])} or {names[-1]}")
         out[name] = int(n)
     return out
 

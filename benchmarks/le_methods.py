@@ -81,7 +81,7 @@ def bench_preset(name: str, dataset: str, steps: int | None = None,
                                  (cfg.finetune, 2000)):
                 stage.min_steps = floor
     cfg.flip = dataset == "em"  # EM has no orientation; anatomy is not mirror-symmetric
-    stages = {"global": cfg.global_stage, "local": cfg.local_stage, "finetune": cfg.finetune}
+    stages = cfg.stages()
     overrides = dict.fromkeys(stages, steps) if steps is not None else {}
     for stage_name, n in {**overrides, **(stage_steps or {})}.items():
         if stage_name not in stages:

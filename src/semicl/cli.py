@@ -88,8 +88,7 @@ def configure(args: argparse.Namespace):
         cfg.slice_axis = args.axis
     if args.local_mode:
         cfg.local_stage.mode = args.local_mode
-    for name, stage in (("global", cfg.global_stage), ("local", cfg.local_stage),
-                        ("finetune", cfg.finetune)):
+    for name, stage in cfg.stages().items():
         steps = getattr(args, f"{name}_steps")
         if steps is not None:
             stage.steps, stage.epochs = steps, None

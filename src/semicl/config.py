@@ -139,6 +139,10 @@ class TrainConfig:
     flip: bool = False
     preset: str = "custom"
 
+    def stages(self) -> dict[str, StageConfig]:
+        """The training stages by name, in pipeline order: ``global``, ``local``, ``finetune``."""
+        return {"global": self.global_stage, "local": self.local_stage, "finetune": self.finetune}
+
     def validate(self) -> None:
         self.model.validate()
         self.global_stage.validate("global stage")

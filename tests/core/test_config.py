@@ -47,3 +47,11 @@ def test_batches_shrink_on_tiny_data():
     # epochs count in resolved batches; the floor still decides on tiny data
     assert ft.resolved_steps(556) == math.ceil(16 * 556 / 16)
     assert ft.resolved_steps(3) == ft.min_steps
+
+
+def test_stages_by_name_in_pipeline_order():
+    cfg = preset("quick")
+    stages = cfg.stages()
+    assert list(stages) == ["global", "local", "finetune"]
+    assert stages["global"] is cfg.global_stage and stages["local"] is cfg.local_stage
+    assert stages["finetune"] is cfg.finetune  # the live objects: edits reach the config
