@@ -153,9 +153,21 @@ def fractions(rows: Sequence[dict]) -> list[float]:
     return sorted({round(float(r["fraction"]), 4) for r in rows})
 
 
+def seed_note(cell: str, rs: Sequence[dict], group_seeds: Sequence[int]) -> str:
+    """``cell`` with its seeds named when they are not all of the group's seeds, so that a
+    column holding runs of different seeds (e.g. seed 0 for one method, seed 1 for another)
+    says so: ``0.824 (n=1; seed 1)``."""
+    seeds = sorted({int(r["seed"]) for r in rs})
+    if not rs or seeds == sorted(group_seeds) or not cell.endswith(")"):
+        return cell
+    return f"{cell[:-1]}; seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+
+
 def metric_table(rows: Sequence[dict], metric: str) -> str:
-    """Markdown: methods x fractions, mean ± sd over seeds of ``metric``."""
+    """Markdown: methods x fractions, mean ± sd over seeds of ``metric`` (a cell whose seeds
+    are not all of the table's names them)."""
     fr, cl = fractions(rows), cells(rows)
+    all_seeds = sorted({int(r["seed"]) for r in rows})
     head = "| method | " + " | ".join(fraction_label(rows, f) for f in fr) + " |"
     lines = [head, "|---" * (len(fr) + 1) + "|"]
     for m in method_order(rows):
@@ -163,7 +175,8 @@ def metric_table(rows: Sequence[dict], metric: str) -> str:
         vals = []
         for f in fr:
             rs = cl.get((m, f), [])
-            vals.append(fmt_cell(*mean_sd([r[metric] for r in rs]), len(rs)))
+            cell = fmt_cell(*mean_sd([r[metric] for r in rs]), len(rs))
+            vals.append(seed_note(cell, rs, all_seeds))
         lines.append(f"| {name} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 

@@ -129,8 +129,9 @@ def test_tables_mean_sd_per_method_and_fraction_and_devices_apart():
     assert lines[0] == "| method | 5% | 10% |"
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == \
         ["random", "**global+local-exact** (ours)", "rf"]  # engine order, rf last
-    assert "0.820 ± 0.028 (n=2)" in lines[2] and "0.850 (n=1)" in lines[2]
-    assert lines[3].endswith("| 0.860 (n=1) | — |")
+    # cells without all of the table's seeds (0, 1) name theirs
+    assert "0.820 ± 0.028 (n=2) |" in lines[2] and "0.850 (n=1; seed 0)" in lines[2]
+    assert lines[3].endswith("| 0.860 (n=1; seed 0) | — |")
     assert "| random | 0.810 / 0.830 | 0.840 / 0.860 |" in le_report.class_table(cpu)
     assert "| random | 3 | 2.0 |" in le_report.cost_table(cpu)
     verdict = le_report.goal_lines(cpu)
@@ -140,6 +141,37 @@ def test_tables_mean_sd_per_method_and_fraction_and_devices_apart():
     assert le_report.fmt_cell(float("nan"), None, 0) == "—"
     m, sd = le_report.mean_sd([1.0, float("nan"), 3.0])
     assert m == 2.0 and math.isclose(sd, math.sqrt(2))
+
+
+GPU = {"preset": "paper+global1909+local403+finetune1560", "device": "cuda (NVIDIA H200)"}
+
+
+def test_gpu_rows_never_share_a_table_or_plot_with_cpu_rows(tmp_path):
+    """The H200 rows (their own preset label and device) get their own section, tables and
+    plot; the CPU section reads the same with or without them (same method, fraction, seed)."""
+    cpu = [_row(seed=s, dice=0.80 + 0.01 * s) for s in (0, 1, 2)] + \
+        [_row(method="global+local-exact", seed=s, dice=0.79) for s in (0, 1, 2)]
+    gpu = [_row(dice=0.834, **GPU), _row(method="global+local-exact", dice=0.839, **GPU),
+           _row(method="global", seed=1, dice=0.824, **GPU),
+           _row(dice=0.834, preset="cpu", device=GPU["device"]),  # same device, other preset
+           _row(dice=0.70, preset=GPU["preset"], device="cpu (X, 2 cores)")]  # and vice versa
+    keys = list(le_report.groups(cpu + gpu))
+    assert len(keys) == 4 and ("hippocampus", "dense", GPU["preset"], GPU["device"]) in keys
+    alone = le_report.render(cpu, tmp_path / "p1", tmp_path)
+    both = le_report.render(gpu + cpu, tmp_path / "p2", tmp_path)
+    sections = {s.splitlines()[0]: s for s in ("\n" + both).split("\n### ")[1:]}
+    cpu_head = "hippocampus · dense · preset `cpu` · cpu (X, 2 cores)"
+    gpu_head = f"hippocampus · dense · preset `{GPU['preset']}` · {GPU['device']}"
+    assert set(sections) >= {cpu_head, gpu_head} and len(sections) == 4
+    assert sections[cpu_head].replace("p2/", "p1/").strip() == alone[4:].strip()
+    g = sections[gpu_head].splitlines()
+    table = g[g.index("| method | 5% |"):][:5]
+    assert table[2:] == ["| random | 0.834 (n=1; seed 0) |", "| global | 0.824 (n=1; seed 1) |",
+                         "| **global+local-exact** (ours) | 0.839 (n=1; seed 0) |"]
+    assert "0.79" not in sections[gpu_head] and "0.839" not in sections[cpu_head]
+    assert "| global | — |" in sections[gpu_head]  # seed 1 has no random run to pair with
+    assert len(list((tmp_path / "p2").glob("*.png"))) == 4
+    assert len(list((tmp_path / "p2").glob("*cuda_NVIDIA_H200.png"))) == 2
 
 
 def test_paired_gain_pairs_runs_of_the_same_seed():
