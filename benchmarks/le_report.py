@@ -153,14 +153,20 @@ def fractions(rows: Sequence[dict]) -> list[float]:
     return sorted({round(float(r["fraction"]), 4) for r in rows})
 
 
+def seeds_of(rs: Sequence[dict], group_seeds: Sequence[int]) -> str:
+    """``seed 1`` / ``seeds 0, 2`` for runs whose seeds are not all of the group's, else ''."""
+    seeds = sorted({int(r["seed"]) for r in rs})
+    if not rs or seeds == sorted(group_seeds):
+        return ""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
 def seed_note(cell: str, rs: Sequence[dict], group_seeds: Sequence[int]) -> str:
     """``cell`` with its seeds named when they are not all of the group's seeds, so that a
     column holding runs of different seeds (e.g. seed 0 for one method, seed 1 for another)
     says so: ``0.824 (n=1; seed 1)``."""
-    seeds = sorted({int(r["seed"]) for r in rs})
-    if not rs or seeds == sorted(group_seeds) or not cell.endswith(")"):
-        return cell
-    return f"{cell[:-1]}; seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+    note = seeds_of(rs, group_seeds)
+    return f"{cell[:-1]}; {note})" if note and cell.endswith(")") else cell
 
 
 def metric_table(rows: Sequence[dict], metric: str) -> str:
@@ -278,6 +284,7 @@ def plot_group(rows: Sequence[dict], path: Path, title: str) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     fr, cl = fractions(rows), cells(rows)
+    all_seeds = sorted({int(r["seed"]) for r in rows})
     for ax, metric, name in zip(axes, ("dice_pooled_mean", "dice_per_volume_mean"),
                                 ("pooled over the test set", "mean per test volume")):
         for m in method_order(rows):
@@ -290,7 +297,9 @@ def plot_group(rows: Sequence[dict], path: Path, title: str) -> Path:
                     ys.append(mu)
                     es.append(sd or 0.0)
             if xs:
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=m,
+                note = seeds_of([r for r in rows if r["method"] == m], all_seeds)
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3,
+                            label=f"{m} ({note})" if note else m,
                             linewidth=2.5 if m == OURS else 1.2)
         ax.set_xscale("log")
         ax.set_xticks([100 * f for f in fr], [f"{100 * f:.3g}" for f in fr])

@@ -170,6 +170,8 @@ def test_gpu_rows_never_share_a_table_or_plot_with_cpu_rows(tmp_path):
                          "| **global+local-exact** (ours) | 0.839 (n=1; seed 0) |"]
     assert "0.79" not in sections[gpu_head] and "0.839" not in sections[cpu_head]
     assert "| global | — |" in sections[gpu_head]  # seed 1 has no random run to pair with
+    assert le_report.seeds_of(gpu[2:3], [0, 1]) == "seed 1"  # its plot legend says so too
+    assert le_report.seeds_of(cpu, [0, 1, 2]) == ""
     assert len(list((tmp_path / "p2").glob("*.png"))) == 4
     assert len(list((tmp_path / "p2").glob("*cuda_NVIDIA_H200.png"))) == 2
 
