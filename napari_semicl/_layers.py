@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from semicl.errors import SemiclError
+
 from napari_semicl import _colors
 
 ROLE = "semicl_role"  #: layer.metadata key: "scribbles", "corrections", "prediction", "uncertainty"
@@ -19,8 +21,9 @@ CORRECTIONS = "corrections"
 UNCERTAINTY = "uncertainty"
 
 
-class InputError(ValueError):
-    """A layer cannot be used as training input; the message says what to do."""
+class InputError(SemiclError):
+    """A layer (or the plugin's state) cannot be used for an action; the message says what
+    to do. A :class:`~semicl.errors.SemiclError`, so it is shown as advice, not as a bug."""
 
 
 def role(layer: Any) -> str | None:

@@ -1,8 +1,10 @@
 """Turn problems into napari notifications that say what to do.
 
-Engine errors (:class:`semicl.errors.SemiclError`) already carry a user-facing message.
-Other exceptions get a short explanation (CUDA out of memory, missing files) and the
-traceback goes to the log, not into the user's face.
+Refusals (:class:`semicl.errors.SemiclError`, the plugin's ``_layers.InputError`` among
+them) already carry a user-facing message: it is shown as it is, as a warning, with no
+traceback, since it is advice and not a bug. Other exceptions get a short explanation
+(CUDA out of memory, missing files), are shown as errors, and their traceback goes to the
+log, not into the user's face.
 """
 
 from __future__ import annotations
@@ -37,11 +39,17 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-def describe(exc: BaseException) -> str:
-    """A one-paragraph, user-facing description of ``exc``."""
+def is_advice(exc: BaseException) -> bool:
+    """True for a refusal whose message says what to do (a :class:`~semicl.errors.SemiclError`,
+    the plugin's ``_layers.InputError`` included)."""
     from semicl.errors import SemiclError
 
-    if isinstance(exc, SemiclError):
+    return isinstance(exc, SemiclError)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-paragraph, user-facing description of ``exc``."""
+    if is_advice(exc):
         return str(exc)
     if is_out_of_memory(exc):
         return OOM_HINT
@@ -56,13 +64,17 @@ def describe(exc: BaseException) -> str:
 
 
 def report(exc: BaseException, context: str = "") -> str:
-    """Log ``exc`` and show it as an error notification; returns the text shown."""
-    from semicl.errors import SemiclError
+    """Show ``exc`` as a notification; returns the text shown.
 
+    A refusal (:func:`is_advice`) is a warning with its own message; anything else is an
+    error whose traceback is logged.
+    """
     text = describe(exc)
     if context:
         text = f"{context}: {text}"
-    if not isinstance(exc, SemiclError):
-        log.error("%s", text, exc_info=exc)
+    if is_advice(exc):
+        notify("warning", text)
+        return text
+    log.error("%s", text, exc_info=exc)
     notify("error", text)
     return text
