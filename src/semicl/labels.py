@@ -104,10 +104,15 @@ def default_class_names(num_classes: int) -> list[str]:
     return ["background"] + [f"structure {k}" for k in range(1, num_classes)]
 
 
+def _class_name(c: int, class_names: Sequence[str] | None) -> str:
+    return class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
+
+
 def check_trainable(targets: np.ndarray, class_names: Sequence[str] | None = None) -> list[int]:
     """Check that targets can train a model; return the sorted classes present.
 
-    Raises :class:`LabelError` when no pixel is labelled or only one class is present.
+    Raises :class:`LabelError` when no pixel is labelled, only one class is present, or
+    structures are labelled without any background.
     """
     t = np.asarray(targets)
     present = sorted(int(c) for c in np.unique(t) if c != IGNORE_INDEX)
@@ -117,13 +122,16 @@ def check_trainable(targets: np.ndarray, class_names: Sequence[str] | None = Non
             "structure (labels 2, 3, ...) before training."
         )
     if len(present) < 2:
-        name = (
-            class_names[present[0]]
-            if class_names is not None and present[0] < len(class_names)
-            else f"class {present[0]}"
-        )
         raise LabelError(
-            f"Only one class is labelled ({name}); paint at least background and one "
-            "structure so the network has something to tell apart."
+            f"Only one class is labelled ({_class_name(present[0], class_names)}); paint at "
+            "least background and one structure so the network has something to tell apart."
+        )
+    if BACKGROUND_CLASS not in present:
+        names = ", ".join(_class_name(c, class_names) for c in present)
+        raise LabelError(
+            f"No background is labelled, only structures ({names}). Paint a few strokes of "
+            "background (label 1) around the structures and away from them: without them "
+            "the network has no example of 'not structure' and would mark every pixel as a "
+            "structure."
         )
     return present

@@ -40,6 +40,23 @@ def test_check_trainable():
     assert labels.check_trainable(np.array([-1, 0, 2])) == [0, 2]
 
 
+def test_structures_without_background_are_refused():
+    """Two structures and no background would teach the network that every pixel is a
+    structure; the refusal names what is painted and asks for background strokes."""
+    names = ["background", "anterior", "posterior"]
+    with pytest.raises(LabelError) as info:
+        labels.check_trainable(np.array([[-1, 1, 1], [2, 2, -1]]), names)
+    msg = str(info.value)
+    assert "No background is labelled" in msg and "(anterior, posterior)" in msg
+    assert "background (label 1)" in msg and "around the structures" in msg
+    assert "'not structure'" in msg
+    with pytest.raises(LabelError, match=r"only structures \(class 1, class 2\)"):
+        labels.check_trainable(np.array([1, 2, -1]))
+    # the same scribbles pass once one background stroke is painted
+    scribbles = np.array([[0, 2, 2], [3, 3, 1]])
+    assert labels.check_trainable(labels.scribbles_to_targets(scribbles, 3), names) == [0, 1, 2]
+
+
 def test_default_class_names():
     assert labels.default_class_names(3) == ["background", "structure 1", "structure 2"]
     with pytest.raises(LabelError):

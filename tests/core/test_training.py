@@ -208,6 +208,7 @@ def test_checkpoint_never_half_written(tmp_path, monkeypatch):
         (lambda im, sc: (im, sc[:, :-1]), ShapeMismatchError, "shape"),
         (lambda im, sc: (im, np.zeros_like(sc)), LabelError, "No labelled pixels"),
         (lambda im, sc: (im, np.where(sc > 0, 1, 0)), LabelError, "Only one class"),
+        (lambda im, sc: (im, np.where(sc == 1, 0, sc)), LabelError, "No background"),
         (lambda im, sc: (np.where(sc > 0, np.nan, im), sc), InvalidImageError, "NaN|finite"),
         (lambda im, sc: (np.ones_like(im), sc), InvalidImageError, "constant"),
         (lambda im, sc: (im[None], sc[None]), InvalidImageError, "4-D|2-D image"),

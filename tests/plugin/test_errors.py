@@ -125,6 +125,25 @@ def test_bad_inputs_are_explained(docked, qtbot, messages, caplog):
     assert not [r for r in logged if r.levelname == "ERROR" or r.exc_info], logged
 
 
+def test_structures_without_background_are_refused(docked, messages):
+    """Two structures painted, no background: Train refuses with advice, nothing is lost."""
+    viewer, widget = docked()
+    widget.settings.set_config(tiny_config(finetune_steps=5))
+    viewer.add_image(np.random.default_rng(0).random((4, 48, 40)).astype(np.float32), name="v")
+    widget.classes.set_names(["background", "anterior", "posterior"])
+    widget.on_new_scribbles()
+    scribbles = widget.pickers.scribble_layer()
+    scribbles.data[1, 5:10, 5:30] = 2
+    scribbles.data[1, 30:35, 5:30] = 3
+    painted = np.array(scribbles.data, copy=True)
+    msg = _train_refused(widget, messages)
+    assert msg.startswith("Cannot train: No background is labelled, only structures "
+                          "(anterior, posterior). Paint a few strokes of background (label 1)")
+    assert msg.endswith("would mark every pixel as a structure."), msg
+    assert np.array_equal(scribbles.data, painted)
+    assert widget.controller.view.layer() is None
+
+
 def test_open_session_with_missing_image_is_advice(docked, messages, tmp_path, monkeypatch):
     """The session reader's refusal reaches the user as advice, and nothing is opened."""
     from napari_semicl._session import Session, SessionState
