@@ -7,6 +7,8 @@ handlers that run on the main thread.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -108,22 +110,46 @@ def find_role(viewer: Any, name: str) -> Any:
     return None
 
 
+@contextmanager
+def unselected(viewer: Any) -> Iterator[None]:
+    """Add (or replace) layers without selecting them.
+
+    napari makes a new layer the only selected (active) one; a person painting while the
+    network trains must stay on their layer, in their mode. On exit the selection, the
+    active layer and its mode are restored (if all of it was removed, napari's choice stays).
+    """
+    sel = viewer.layers.selection
+    before, active = list(sel), sel.active
+    mode = getattr(active, "mode", None)
+    try:
+        yield
+    finally:
+        kept = [lay for lay in before if lay in viewer.layers]
+        if active is not None and active in viewer.layers:
+            sel.active = active
+            if mode is not None and active.mode != mode:
+                active.mode = mode
+        elif kept or not before:
+            sel.clear()
+            sel.update(kept)
+
+
 def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, ...]) -> Any:
     """The prediction or corrections Labels layer, created (zeros) or re-shaped as needed."""
     layer = find_role(viewer, which)
     if layer is not None and tuple(layer.data.shape) == tuple(shape):
         return layer
-    if layer is not None:
-        viewer.layers.remove(layer)
-    dtype = np.uint8
-    layer = viewer.add_labels(
-        np.zeros(shape, dtype=dtype),
-        name=which,
-        scale=tuple(image_layer.scale),
-        translate=tuple(image_layer.translate),
-        metadata={ROLE: which, "semicl_image": image_layer.name},
-        opacity=0.5 if which == PREDICTION else 0.7,
-    )
+    with unselected(viewer):
+        if layer is not None:
+            viewer.layers.remove(layer)
+        layer = viewer.add_labels(
+            np.zeros(shape, dtype=np.uint8),
+            name=which,
+            scale=tuple(image_layer.scale),
+            translate=tuple(image_layer.translate),
+            metadata={ROLE: which, "semicl_image": image_layer.name},
+            opacity=0.5 if which == PREDICTION else 0.7,
+        )
     layer.colormap = (
         _colors.prediction_colormap() if which == PREDICTION else _colors.scribble_colormap()
     )
@@ -153,19 +179,20 @@ def set_uncertainty(viewer: Any, image_layer: Any, entropy: np.ndarray | None, s
     if layer is not None and layer.data.shape == entropy.shape:
         layer.data = entropy
         return
-    if layer is not None:
-        viewer.layers.remove(layer)
-    viewer.add_image(
-        entropy,
-        name=UNCERTAINTY,
-        scale=tuple(image_layer.scale),
-        translate=tuple(image_layer.translate),
-        colormap="magma",
-        blending="additive",
-        opacity=0.6,
-        contrast_limits=(0.0, max(float(entropy.max()), 1e-6)),
-        metadata={ROLE: UNCERTAINTY},
-    )
+    with unselected(viewer):
+        if layer is not None:
+            viewer.layers.remove(layer)
+        viewer.add_image(
+            entropy,
+            name=UNCERTAINTY,
+            scale=tuple(image_layer.scale),
+            translate=tuple(image_layer.translate),
+            colormap="magma",
+            blending="additive",
+            opacity=0.6,
+            contrast_limits=(0.0, max(float(entropy.max()), 1e-6)),
+            metadata={ROLE: UNCERTAINTY},
+        )
 
 
 def slice_axis(viewer: Any, layer: Any) -> int:

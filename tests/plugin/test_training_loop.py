@@ -172,3 +172,42 @@ def test_2d_image_train_preview_export(docked, msd_case, qtbot, tmp_path, monkey
     out = tmp_path / "slice.tif"
     assert widget.controller.export(str(out), widget.request())
     assert np.array_equal(tifffile.imread(out), pred)
+
+
+def test_painting_layer_stays_active_while_layers_appear(docked, msd_case, qtbot, messages):
+    """A person painting scribbles is not pulled onto the prediction, uncertainty or
+    corrections layer that a round adds, nor out of paint mode."""
+    from plugin_helpers import stroke_scribbles, tiny_config
+
+    image, gt3, names, _path = msd_case
+    viewer, widget = docked()
+    viewer.add_image(np.asarray(image.data[16], dtype=np.float32), name="slice")
+    widget.classes.set_names(names)
+    widget.on_new_scribbles()
+    scribbles = widget.pickers.scribble_layer()
+    scribbles.data = stroke_scribbles(gt3[16])
+    widget.settings.set_config(tiny_config(finetune_steps=20, global_steps=2, local_steps=2))
+    widget.settings.first_look.setValue(0)
+    widget.uncertainty.setChecked(True)
+    assert viewer.layers.selection.active == scribbles and scribbles.mode == "paint"
+
+    def still_painting() -> None:
+        assert [lay.name for lay in viewer.layers.selection] == ["scribbles"]
+        assert viewer.layers.selection.active == scribbles
+        assert scribbles.mode == "paint"
+
+    widget.train_btn.click()
+    wait_idle(qtbot, widget)
+    layers = {lay.name: lay for lay in viewer.layers}
+    assert {"prediction", "uncertainty"} <= set(layers), list(layers)
+    still_painting()
+
+    pred = layers["prediction"]  # an edit of the prediction becomes a correction on Retrain
+    pred.data[20:24, 10:14] = 2
+    pred.refresh()
+    widget.settings.steps["finetune"].setValue(10)
+    widget.retrain_btn.click()
+    wait_idle(qtbot, widget)
+    assert "corrections" in {lay.name for lay in viewer.layers}
+    still_painting()
+    assert not [m for m in messages if m[0] in ("error", "warning")], messages
