@@ -59,6 +59,7 @@ class Controller(QObject):
         self._pbar: Any = None
         self._pbar_stage: Any = None
         self._pbar_t = 0.0
+        self._in_pbar = False  #: inside a progress-bar call (napari processes events there)
         self._req: Request | None = None
         self._round: dict[str, Any] = {}
         self._closed = False
@@ -200,16 +201,28 @@ class Controller(QObject):
     def _progress(self, key: str, title: str, ev: Any) -> None:
         from napari.utils import progress
 
-        if key != self._pbar_stage:
+        # napari's progress bars process Qt events when made or updated, so later events of
+        # the job, its end included, can run in here: those nested calls are skipped, and a
+        # bar made for a job that has ended meanwhile is closed (the status keeps its result)
+        if self._in_pbar:
+            return
+        worker, self._in_pbar = self.worker, True
+        try:
+            if key != self._pbar_stage:
+                self._close_pbar()
+                self._pbar = progress(total=max(int(ev.total), 1), desc=title)
+                self._pbar_stage = key
+            now = time.perf_counter()
+            if self.worker is worker and (now - self._pbar_t > 0.1 or ev.step >= ev.total):
+                self._pbar_t = now
+                self._pbar.update(max(0, int(ev.step) - self._pbar.n))
+                loss = "" if ev.loss is None else f", loss {ev.loss:.4f}"
+                if self.worker is worker:
+                    self.status.emit(f"{title}: {ev.step}/{ev.total}{loss}")
+        finally:
+            self._in_pbar = False
+        if self.worker is not worker:
             self._close_pbar()
-            self._pbar = progress(total=max(int(ev.total), 1), desc=title)
-            self._pbar_stage = key
-        now = time.perf_counter()
-        if now - self._pbar_t > 0.1 or ev.step >= ev.total:
-            self._pbar_t = now
-            self._pbar.update(max(0, int(ev.step) - self._pbar.n))
-            loss = "" if ev.loss is None else f", loss {ev.loss:.4f}"
-            self.status.emit(f"{title}: {ev.step}/{ev.total}{loss}")
 
     def _close_pbar(self) -> None:
         if self._pbar is not None:

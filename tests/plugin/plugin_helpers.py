@@ -50,3 +50,12 @@ def foreground_dice(pred: np.ndarray, gt: np.ndarray, n_classes: int) -> float:
     from semicl.metrics import dice_per_class
 
     return float(np.mean(dice_per_class(pred, gt, n_classes)))
+
+
+def assert_round_over(widget, status: str) -> None:
+    """The round's last word is in the status line, and no progress bar of it is left
+    in napari's activity panel."""
+    from napari.utils import progress
+
+    assert widget.status.text() == status
+    assert [(p.desc, p.n, p.total) for p in progress._all_instances] == []

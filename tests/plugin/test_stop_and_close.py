@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from plugin_helpers import tiny_config, wait_idle
+from plugin_helpers import assert_round_over, tiny_config, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -26,6 +26,7 @@ def test_stop_during_finetuning_keeps_last_model(msd_viewer, msd_case, qtbot, me
     waited = wait_idle(qtbot, widget, timeout_s=30)
     assert waited < 30
     assert ctrl.model is not None and ctrl.model.finetuned and ctrl.model.stopped
+    assert_round_over(widget, "Training stopped early, kept the last model.")
     pred = ctrl.view.layer()
     assert pred is not None and pred.data.shape == painted.shape and pred.data.any()
     assert ctrl.autosave.state.rounds[-1]["stopped"] is True

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import tifffile
-from plugin_helpers import SCRIBBLE_SLICES, foreground_dice, wait_idle
+from plugin_helpers import SCRIBBLE_SLICES, assert_round_over, foreground_dice, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -46,6 +46,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert pred.data[14].any(), "the viewed slice shows a preview"
     first_round = wait_idle(qtbot, widget)
     assert ctrl.model is not None and ctrl.model.finetuned and not ctrl.model.stopped
+    assert_round_over(widget, "Training finished.")
     t = ctrl.timings
     print(f"\ntime to first overlay {t['first_overlay'] - t['start']:.1f}s, "
           f"train+predict {t['done'] - t['start']:.1f}s")
@@ -89,6 +90,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     first_model = ctrl.model
     widget.retrain_btn.click()
     retrain = wait_idle(qtbot, widget)
+    assert_round_over(widget, "Training finished.")
     (img_arg, targets), kwargs = calls[0]
     assert kwargs["init"] is first_model and kwargs["pretrain"] is False
     assert np.array_equal(targets[z][fix], gt[z][fix] + 1), "edited pixels became scribbles"
@@ -138,6 +140,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert widget2.controller.autosave.folder == folder
     widget2.predict_btn.click()
     wait_idle(qtbot, widget2)
+    assert_round_over(widget2, "Prediction done.")
     restored = np.asarray(widget2.controller.view.layer().data)
     assert foreground_dice(restored, gt, len(names)) >= DICE_BOUND
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
@@ -210,4 +213,32 @@ def test_painting_layer_stays_active_while_layers_appear(docked, msd_case, qtbot
     wait_idle(qtbot, widget)
     assert "corrections" in {lay.name for lay in viewer.layers}
     still_painting()
+    assert not [m for m in messages if m[0] in ("error", "warning")], messages
+
+
+def test_2d_rounds_end_with_final_status(docked, msd_case, qtbot, messages):
+    """On a 2-D image the prediction is one step that ends right before the job: the
+    status still ends on the round's result and its progress bar is closed."""
+    from plugin_helpers import stroke_scribbles, tiny_config
+
+    image, gt3, names, _path = msd_case
+    viewer, widget = docked()
+    viewer.add_image(np.asarray(image.data[16], dtype=np.float32), name="slice")
+    widget.classes.set_names(names)
+    widget.on_new_scribbles()
+    widget.pickers.scribble_layer().data = stroke_scribbles(gt3[16])
+    widget.settings.set_config(tiny_config(finetune_steps=20, global_steps=2, local_steps=2))
+    widget.settings.first_look.setValue(0)
+    shown = []
+    widget.controller.status.connect(shown.append)
+    widget.train_btn.click()
+    wait_idle(qtbot, widget)
+    qtbot.wait(200)  # anything still queued would land here
+    assert shown[-1] == "Training finished.", shown
+    assert_round_over(widget, "Training finished.")
+    widget.predict_btn.click()
+    wait_idle(qtbot, widget)
+    qtbot.wait(200)
+    assert shown[-1] == "Prediction done.", shown
+    assert_round_over(widget, "Prediction done.")
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
