@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.morphology import disk, skeletonize
 
 from semicl.io.msd import MsdDataset, load_msd
 from semicl.msd_experiment import MsdSplit, load_training_data
 from semicl.run import auto_size
+from semicl.scribbles import budget_strokes, choose_slices
 from semicl.training.data import TrainingData
 
 DATASETS = ("hippocampus", "em", "colin27")
@@ -89,64 +87,8 @@ def data_root(dataset: str, data: str | Path | None) -> Path:
 
 
 # ----------------------------------------------------------------------------- sparse strokes
-def bfs_stroke(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """A connected piece of at most ``n`` pixels of ``candidates`` (2-D bool), grown
-    breadth-first (8-neighbours) from a random pixel: a short stroke along a skeleton."""
-    out = np.zeros(candidates.shape, bool)
-    pts = np.argwhere(candidates)
-    if n <= 0 or len(pts) == 0:
-        return out
-    start = tuple(int(v) for v in pts[rng.integers(len(pts))])
-    seen = np.zeros(candidates.shape, bool)
-    seen[start] = True
-    queue, order = deque([start]), []
-    h, w = candidates.shape
-    while queue and len(order) < n:
-        y, x = queue.popleft()
-        order.append((y, x))  # a BFS prefix is connected: every pixel's parent came first
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                yy, xx = y + dy, x + dx
-                if 0 <= yy < h and 0 <= xx < w and candidates[yy, xx] and not seen[yy, xx]:
-                    seen[yy, xx] = True
-                    queue.append((yy, xx))
-    ys, xs = zip(*order)
-    out[list(ys), list(xs)] = True
-    return out
-
-
-def _lines(region: np.ndarray) -> np.ndarray:
-    """Skeleton of ``region`` (the region itself when it is too thin to have one)."""
-    sk = skeletonize(region)
-    return sk if sk.any() else region
-
-
-def slice_strokes(sl: np.ndarray, fraction: float, rng: np.random.Generator, *,
-                  min_len: int = 3, ring: int = 2) -> np.ndarray:
-    """Scribbles (0 unpainted, 1 background, k+1 structure k) for one 2-D mask slice.
-
-    Budget ``max(fraction * pixels, min_len per stroke)``, shared equally by the strokes:
-    one along the skeleton of each structure present, and for background one along a ring
-    ``ring`` pixels outside the structures (the hard boundary) plus one along the skeleton
-    of the far background (a slice without structure gets only the latter).
-    """
-    sl = np.asarray(sl)
-    out = np.zeros(sl.shape, np.uint8)
-    classes = [int(c) for c in np.unique(sl) if c > 0]
-    fg = sl > 0
-    n_strokes = len(classes) + (2 if classes else 1)
-    per = max(min_len, int(round(fraction * sl.size / n_strokes)))
-    for k in classes:
-        out[bfs_stroke(_lines(sl == k), per, rng)] = k + 1
-    far = ~ndi.binary_dilation(fg, disk(ring + 2)) if classes else np.ones(sl.shape, bool)
-    bg_parts = [_lines(far) if far.any() else ~fg]
-    if classes:
-        band = ndi.binary_dilation(fg, disk(ring + 1)) & ~ndi.binary_dilation(fg, disk(ring))
-        bg_parts.insert(0, band if band.any() else ~fg)
-    for cand in bg_parts:
-        cand = cand & ~fg & (out == 0)
-        out[bfs_stroke(cand, per, rng)] = 1
-    return out
+# The sparse protocol's lines come from the project's one stroke simulator.
+slice_strokes = budget_strokes
 
 
 def scribble_strokes(mask: np.ndarray, axis: int = 0, fraction: float = 0.01,
@@ -249,18 +191,6 @@ def load_colin(root: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     for cls, codes in COLIN_CLASSES.items():
         mask[np.isin(aal, codes)] = cls
     return image, mask, list(COLIN_NAMES), 2
-
-
-def choose_slices(mask: np.ndarray, axis: int, k: int, seed: int) -> np.ndarray:
-    """``k`` slice indices along ``axis``: one drawn at random in each of ``k`` equal bins
-    of the slices that hold a structure (all slices if none does), sorted."""
-    m = np.moveaxis(np.asarray(mask), axis, 0)
-    cand = np.flatnonzero(m.reshape(len(m), -1).any(1))
-    cand = cand if len(cand) else np.arange(len(m))
-    k = int(min(max(1, k), len(cand)))
-    rng = np.random.default_rng(seed)
-    bins = np.array_split(cand, k)
-    return np.array(sorted(int(b[rng.integers(len(b))]) for b in bins), dtype=np.int64)
 
 
 class WithinBench:

@@ -28,18 +28,6 @@ def _two_class_slice(h=64, w=48):
     return sl
 
 
-def test_bfs_stroke_is_a_connected_subset_of_the_candidates():
-    rng = np.random.default_rng(0)
-    cand = np.zeros((20, 20), bool)
-    cand[5, 2:18] = True
-    cand[2:18, 10] = True
-    s = le_data.bfs_stroke(cand, 7, rng)
-    assert s.sum() == 7 and not (s & ~cand).any()
-    assert ndi.label(s, structure=np.ones((3, 3)))[1] == 1
-    assert not le_data.bfs_stroke(np.zeros((4, 4), bool), 5, rng).any()
-    assert le_data.bfs_stroke(cand, 1000, rng).sum() == cand.sum()  # whole component
-
-
 def test_slice_strokes_paint_each_class_inside_its_region():
     sl = _two_class_slice()
     s = le_data.slice_strokes(sl, 0.02, np.random.default_rng(1))
@@ -70,16 +58,6 @@ def test_scribble_strokes_along_an_axis_and_deterministic_transform():
     a = tf(vol)
     tf(other)  # another volume in between must not change the strokes of the first
     np.testing.assert_array_equal(a, tf(vol))
-
-
-def test_choose_slices_stratified_within_the_structure_range():
-    mask = np.zeros((8, 8, 50), np.uint8)
-    mask[2:5, 2:5, 20:40] = 1
-    got = le_data.choose_slices(mask, axis=2, k=4, seed=0)
-    assert len(got) == 4 and list(got) == sorted(set(got.tolist()))
-    assert got.min() >= 20 and got.max() < 40
-    np.testing.assert_array_equal(got, le_data.choose_slices(mask, 2, 4, 0))
-    assert len(le_data.choose_slices(mask, 2, 99, 0)) == 20  # capped at the candidates
 
 
 # ----------------------------------------------------------------------------- store
