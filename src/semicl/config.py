@@ -115,6 +115,16 @@ class FinetuneConfig(StageConfig):
     lr: float = 1e-3
     weight_decay: float = 0.0
     dice_weight: float = 1.0
+    balanced: bool = False  #: class-balanced CE (losses/segmentation.py)
+    #: weight of the image-gated affinity (local CRF) loss on every pixel of the batch
+    #: (losses/affinity.py); 0 = off
+    affinity_weight: float = 0.0
+    affinity_radius: int = 2
+    #: slices *without* strokes added to each batch, seen by the affinity loss only
+    unlabelled_batch: int = 0
+    #: weight of a weak cross-entropy toward background on every *unpainted* pixel
+    #: (most unpainted pixels of an image are background; strokes override it); 0 = off
+    background_prior: float = 0.0
 
 
 @dataclass

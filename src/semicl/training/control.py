@@ -6,7 +6,9 @@ Attribute assignment of Python objects is atomic, so no lock is needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -22,11 +24,15 @@ class TrainControl:
     stop_requested
         Set by :meth:`request_stop`; the running stage finishes its current step and the
         generator *returns* the model trained so far (the last good model is kept).
+    watch
+        Called as ``watch(net, step)`` after every fine-tuning step, on the training
+        thread, with the network being trained (benchmarks score it mid-run); None = off.
     """
 
     preview_slice: int | None = None
     preview_every_s: float = 3.0
     stop_requested: bool = False
+    watch: Callable[[Any, int], None] | None = None
 
     def request_stop(self) -> None:
         self.stop_requested = True

@@ -20,11 +20,13 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 
+import numpy as np
 import torch
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig
 from semicl.data.augment import IntensityAugment, SpatialAugment
 from semicl.losses import (
+    AffinityLoss,
     NTXentLoss,
     PartialCEDiceLoss,
     SelfSupervisedLocalLoss,
@@ -155,20 +157,42 @@ def run_finetune(
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice."""
     spatial = SpatialAugment(flip=flip, **FINETUNE_SPATIAL) if augment else None
     intensity = IntensityAugment() if augment else None
-    criterion = PartialCEDiceLoss(data.num_classes, dice_weight=cfg.dice_weight)
+    criterion = PartialCEDiceLoss(data.num_classes, dice_weight=cfg.dice_weight,
+                                  balanced=cfg.balanced)
+    affinity = AffinityLoss(cfg.affinity_radius) if cfg.affinity_weight > 0 else None
     batch = cfg.resolved_batch(len(data.images))
+    extra = cfg.unlabelled_batch if affinity is not None else 0
     last_preview = [float("-inf")]
 
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = draw_indices(len(data.images), batch, generator)
-        x, y = data.images[idx], data.targets[idx]
+    def augmented(x: torch.Tensor, y: torch.Tensor | None):
         if spatial is not None:
             x, y = spatial(x, y, generator)
         if intensity is not None:
             x, _ = intensity(x, None, generator)
-        return criterion(net(x).float(), y)
+        return x, y
+
+    def loss_fn(step: int) -> torch.Tensor:
+        idx = draw_indices(len(data.images), batch, generator)
+        x, y = augmented(data.images[idx], data.targets[idx])
+        if extra:
+            xu, _ = augmented(data.unlabelled[draw_indices(len(data.unlabelled), extra,
+                                                           generator)], None)
+            x = torch.cat([x, xu])
+        logits = net(x).float()
+        loss = criterion(logits[: len(y)], y)
+        if affinity is not None:
+            loss = loss + cfg.affinity_weight * affinity(logits, x)
+        if cfg.background_prior > 0:
+            unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
+                                   device=logits.device)
+            unpainted[: len(y)] = y < 0
+            logp_bg = torch.log_softmax(logits, 1)[:, 0]
+            loss = loss - cfg.background_prior * logp_bg[unpainted].mean()
+        return loss
 
     def previews(step: int) -> Iterator[PreviewEvent]:
+        if control is not None and control.watch is not None:
+            control.watch(net, step)
         if control is None or control.preview_slice is None or data.preview is None:
             return
         now = time.perf_counter()
@@ -191,7 +215,7 @@ def run_finetune(
 
 
 @torch.no_grad()
-def preview_mask(net: SegmentationNet, image: torch.Tensor) -> "torch.Tensor":
+def preview_mask(net: SegmentationNet, image: torch.Tensor) -> np.ndarray:
     """Argmax mask of one (1, H, W) slice with the current weights, as (H, W) uint8 numpy."""
     was_training = net.training
     net.eval()
