@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     dice = (dice_per_class(np.asarray(pred.data), gt, len(ds.class_names)).tolist()
             if pred is not None else [])
     training = [v for k, vals in lags.items() if k != "idle" for v in vals]
-    order = ["idle", "starting", "firstlook", "global", "local", "finetune", "predict"]
+    order = ["idle", "starting", "first_look", "global", "local", "finetune", "predict"]
     rows = [(k, _stats(lags[k])) for k in order if k in lags]
     rows.append(("all training", _stats(training)))
     rows.append(("paint() call", _stats(paints)))

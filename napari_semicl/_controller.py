@@ -185,18 +185,11 @@ class Controller(QObject):
             self.view.show_slice(ev.slice_index, ev.mask)
             self.timings.setdefault("first_overlay", time.perf_counter())
             return
-        key, title = self._stage(ev)
+        key, title = ev.stage.value, ev.stage.title
         if ev.loss is not None and self.job != "predict":
             self.autosave.history.append([key, int(ev.step), float(ev.loss)])
         self.progressed.emit(key, title, ev)
         self._progress(key, title, ev)
-
-    @staticmethod
-    def _stage(ev: Any) -> tuple[str, str]:
-        """Stage key and display name (the first look is shown as its own stage)."""
-        if ev.message == _workers.FIRST_LOOK:
-            return "firstlook", "First look (quick fine-tune)"
-        return ev.stage.value, ev.stage.title
 
     def _progress(self, key: str, title: str, ev: Any) -> None:
         from napari.utils import progress
@@ -229,7 +222,8 @@ class Controller(QObject):
             self._pbar.close()
         self._pbar, self._pbar_stage = None, None
 
-    def _on_return(self, result: _workers.JobResult) -> None:
+    def _on_return(self, result: Any) -> None:
+        """A job's ``semicl.interactive.RoundResult`` (main thread)."""
         if self._closed or self._req is None:
             return
         model, req = result.model, self._req

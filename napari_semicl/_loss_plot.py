@@ -11,7 +11,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 _STAGE_COLORS = {
-    "firstlook": (200, 200, 200),
+    "first_look": (200, 200, 200),
     "global": (90, 160, 255),
     "local": (255, 170, 60),
     "finetune": (90, 220, 120),

@@ -1,34 +1,20 @@
 """Background jobs: thin generators around the engine, run in napari ``thread_worker``s.
 
 The jobs receive numpy copies and a :class:`~semicl.interactive.TrainControl`, never a
-layer; they yield the engine's small events and return a :class:`JobResult`. torch is
-imported here, inside the functions, so importing the plugin stays cheap.
+layer; they yield the engine's small events and return a
+:class:`~semicl.interactive.RoundResult`. A training round (first look, stages,
+prediction) is the engine's :func:`~semicl.interactive.training_round`, the same code as
+``semicl train --image`` and the benchmarks. torch is imported here, inside the
+functions, so importing the plugin stays cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-#: ``ProgressEvent.message`` of the events of the first-look fine-tuning.
-FIRST_LOOK = "first look"
-
-
-@dataclass
-class JobResult:
-    """What a finished job hands back to the main thread."""
-
-    model: Any  #: semicl TrainedModel (None for a failed prediction)
-    mask: np.ndarray | None  #: image-shaped prediction (0 = background), None if not predicted
-    entropy: np.ndarray | None  #: image-shaped per-pixel entropy, None if not predicted
-    axis: int
-    stopped: bool = False  #: the user pressed Stop
-
 
 _warmed: list[bool] = []
 
@@ -64,51 +50,6 @@ def cap_threads(reserve: int = 1) -> int:
     return n
 
 
-def _predict(model: Any, image: np.ndarray, axis: int) -> Generator[Any, None, tuple]:
-    from semicl.inference import entropy
-
-    pred = yield from model.predict_iter(image, axis=axis)
-    return pred.mask, entropy(pred.probs).astype(np.float32)
-
-
-def _slice(image: np.ndarray, axis: int, index: int) -> np.ndarray:
-    return image if image.ndim == 2 else np.take(image, index, axis=axis)
-
-
-def first_look(
-    image: np.ndarray, scribbles: np.ndarray, *, class_names: list[str], config: Any,
-    axis: int, control: Any, steps: int,
-) -> Generator[Any, None, Any]:
-    """A few fine-tuning steps of a fresh network, then a preview of the viewed slice.
-
-    Gives the user an overlay within seconds, long before pretraining ends; its
-    events carry ``message == FIRST_LOOK``. Returns the (small) model.
-    """
-    from semicl.data.normalize import normalize_intensity
-    from semicl.interactive import TrainControl, first_look_config, train_on_image
-    from semicl.training.events import PreviewEvent, ProgressEvent, Stage
-
-    quick = first_look_config(config, steps)
-    inner = TrainControl()  # no engine previews; Stop is forwarded below
-    gen = train_on_image(image, scribbles, class_names=class_names, config=quick, axis=axis,
-                         control=inner)
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            model = done.value
-            break
-        if control.stop_requested:
-            inner.request_stop()
-        if isinstance(ev, ProgressEvent):
-            yield dataclasses.replace(ev, message=FIRST_LOOK)
-    index = control.preview_slice
-    if index is not None and model.finetuned:
-        plane = _slice(normalize_intensity(image), axis, index)
-        yield PreviewEvent(Stage.FINETUNE, steps, index, model.predict(plane).mask)
-    return model
-
-
 def train_job(
     image: np.ndarray,
     scribbles: np.ndarray,
@@ -120,47 +61,28 @@ def train_job(
     pretrain: bool,
     control: Any,
     first_look_steps: int = 0,
-) -> Generator[Any, None, JobResult]:
-    """Train (or warm-start and fine-tune), then predict the whole image if fine-tuned.
-
-    With ``first_look_steps`` (a fresh Train that pretrains), a short fine-tune-only
-    network runs first so an overlay appears at once; it is also the fallback model when
-    the user stops during pretraining.
+) -> Generator[Any, None, Any]:
+    """One Train / Retrain round: :func:`semicl.interactive.training_round` on a capped
+    thread count. Yields its events; returns its :class:`~semicl.interactive.RoundResult`
+    (the first-look model when stopped during pretraining; mask None when not fine-tuned).
     """
-    from semicl.interactive import train_on_image
+    from semicl.interactive import training_round
 
     cap_threads()
-    look = None
-    pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
-    if first_look_steps > 0 and init is None and pretraining:
-        look = yield from first_look(image, scribbles, class_names=class_names, config=config,
-                                     axis=axis, control=control, steps=first_look_steps)
-    model = look
-    if not control.stop_requested:
-        model = yield from train_on_image(
-            image,
-            scribbles,
-            class_names=class_names,
-            config=config,
-            axis=axis,
-            init=init,
-            pretrain=pretrain,
-            control=control,
-        )
-    if not model.finetuned and look is not None and look.finetuned:
-        model = look  # stopped during pretraining: keep the first-look network
-    stopped = bool(control.stop_requested)
-    if not model.finetuned:
-        return JobResult(model, None, None, axis, stopped)
-    mask, ent = yield from _predict(model, image, axis)
-    return JobResult(model, mask, ent, axis, stopped)
+    return (yield from training_round(
+        image, scribbles, class_names=class_names, config=config, axis=axis, init=init,
+        pretrain=pretrain, control=control, first_look_steps=first_look_steps,
+    ))
 
 
-def predict_job(model: Any, image: np.ndarray, *, axis: int) -> Generator[Any, None, JobResult]:
-    """Predict the whole image with an existing model."""
+def predict_job(model: Any, image: np.ndarray, *, axis: int) -> Generator[Any, None, Any]:
+    """Predict the whole image with an existing model; returns a ``RoundResult``."""
+    from semicl.inference import entropy
+    from semicl.interactive import RoundResult
+
     cap_threads()
-    mask, ent = yield from _predict(model, image, axis)
-    return JobResult(model, mask, ent, axis)
+    pred = yield from model.predict_iter(image, axis=axis)
+    return RoundResult(model, pred.mask, entropy(pred.probs), axis)
 
 
 class JobError(Exception):

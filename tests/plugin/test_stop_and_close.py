@@ -43,10 +43,15 @@ def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
     viewer.dims.set_point(0, 14.0)
     widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
     widget.settings.first_look.setValue(15)
+    titles, shown = set(), []
+    ctrl.progressed.connect(lambda key, title, _ev: titles.add((key, title)))
+    ctrl.status.connect(shown.append)
     widget.train_btn.click()
     qtbot.waitUntil(lambda: "first_overlay" in ctrl.timings, timeout=90_000)
     assert ctrl.view.layer().data[14].any(), "the first look shows the viewed slice"
-    assert _has_points(widget, "firstlook", 15)
+    assert _has_points(widget, "first_look", 15)
+    assert ("first_look", "First look") in titles, titles
+    assert any(text.startswith("First look: ") for text in shown), shown
     qtbot.waitUntil(lambda: _has_points(widget, "global"), timeout=60_000)
     widget.stop_btn.click()
     wait_idle(qtbot, widget, timeout_s=30)
