@@ -81,7 +81,9 @@ def train_from_msd(data: str | Path | None, config: TrainConfig, labelled_fracti
 def train_from_images(image: Path, scribbles: Path, config: TrainConfig,
                       class_names: Sequence[str] | None, out: Path,
                       init: Path | None = None) -> TrainedModel:
-    from semicl.interactive import train_on_image
+    """``semicl train --image``: one :func:`~semicl.interactive.training_round`, as the
+    plugin's Train runs it (no first look, no prediction), saved as a run folder."""
+    from semicl.interactive import RoundResult, training_round
     from semicl.io.readers import read_image, read_mask
     from semicl.labels import default_class_names
 
@@ -89,10 +91,10 @@ def train_from_images(image: Path, scribbles: Path, config: TrainConfig,
     if class_names is None:
         class_names = default_class_names(max(2, int(scr.data.max())))
     start = TrainedModel.load(init, config.device) if init else None
-    gen = train_on_image(img.data, scr.data, class_names=list(class_names), config=config,
-                         axis=config.slice_axis, init=start, pretrain=True)
-    model = drive(gen)
-    if not isinstance(model, TrainedModel):
+    gen = training_round(img.data, scr.data, class_names=list(class_names), config=config,
+                         axis=config.slice_axis, init=start, pretrain=True, predict=False)
+    result = drive(gen)
+    if not isinstance(result, RoundResult):
         raise SemiclError("Training ended without a model.")
-    save_run(out, model)
-    return model
+    save_run(out, result.model)
+    return result.model

@@ -121,3 +121,32 @@ def test_flip_option(extra, flip):
 
     args = build_parser().parse_args(["train", "--out", "x", "--preset", "quick", *extra])
     assert configure(args).flip is flip
+
+
+def test_train_on_one_image_with_scribbles(tmp_path: Path, capsys):
+    """`semicl train --image`: one interactive round (as the plugin's Train), no first look."""
+    from semicl.io.readers import read_image
+    from semicl.scribbles import scribble_volume
+    from semicl.training.trained_model import TrainedModel
+
+    zz, yy, xx = np.indices((5, 20, 24))
+    mask = ((yy - 9) ** 2 + (xx - 11) ** 2 < 25).astype(np.uint8) * (zz > 0)
+    image = (0.3 + 0.5 * mask + np.random.default_rng(0).normal(0, 0.05, mask.shape))
+    tifffile.imwrite(tmp_path / "img.tif", image.astype(np.float32))
+    tifffile.imwrite(tmp_path / "scr.tif",
+                     scribble_volume(mask, [9, 13], 2, rng=np.random.default_rng(0)))
+    out = tmp_path / "run"
+    assert main(["train", "--image", str(tmp_path / "img.tif"), "--scribbles",
+                 str(tmp_path / "scr.tif"), "--classes", "background,disk", "--axis", "2",
+                 "--global-steps", "2", "--local-steps", "2", "--finetune-steps", "3",
+                 "--threads", "1", "--device", "cpu", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "[  global]" in err and "finetune" in err and "first_look" not in err
+    history = (out / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["global"] * 2 + ["local"] * 2 + [
+        "finetune"] * 3
+    model = TrainedModel.load(out / "model.pt", device="cpu")
+    assert model.finetuned and model.config.slice_axis == 2 and model.config.image_size is None
+    assert model.class_names == ["background", "disk"]
+    pred = model.predict(read_image(tmp_path / "img.tif").data)
+    assert pred.mask.shape == mask.shape
