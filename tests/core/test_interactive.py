@@ -1,0 +1,187 @@
+"""One interactive round (semicl.interactive.training_round), headless: first look,
+stages, Stop, Retrain and the whole-image prediction, as the plugin and the CLI run it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
+from semicl.interactive import RoundResult, TrainControl, training_round
+from semicl.scribbles import scribble_volume
+from semicl.training.events import PreviewEvent, ProgressEvent, Stage
+
+CLASSES = ["background", "disk", "square"]
+SHAPE = (6, 24, 28)
+LOOK_STEPS = 3
+
+
+def tiny_config(**kw) -> TrainConfig:
+    cfg = TrainConfig(
+        model=ModelConfig(base_width=4, depth=2, global_dim=8, local_dim=8),
+        global_stage=GlobalConfig(steps=3, batch_size=4),
+        local_stage=LocalConfig(steps=2, batch_size=2, mode="exact", max_anchors=64),
+        finetune=FinetuneConfig(steps=4, batch_size=2),
+        seed=0, device="cpu",
+    )
+    return dataclasses.replace(cfg, **kw)
+
+
+def volume(axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """An image (Z, Y, X) of a disk and a square in every slice, and simulated strokes on
+    two slices along ``axis`` (each crossing both structures)."""
+    zz, yy, xx = np.indices(SHAPE)
+    mask = np.zeros(SHAPE, np.uint8)
+    mask[((yy - 8) ** 2 + (xx - 9) ** 2 < 20) & (zz > 0) & (zz < 5)] = 1
+    mask[(abs(yy - 17) < 4) & (abs(xx - 18) < 4) & (zz > 0) & (zz < 5)] = 2
+    rng = np.random.default_rng(0)
+    image = (0.2 + 0.4 * (mask == 1) + 0.8 * (mask == 2)).astype(np.float32)
+    image += rng.normal(0, 0.05, SHAPE).astype(np.float32)
+    slices = {0: [1, 3], 1: [8, 17], 2: [9, 18]}[axis]
+    scribbles = scribble_volume(mask, slices, axis, rng=np.random.default_rng(0))
+    assert set(np.unique(scribbles).tolist()) == {0, 1, 2, 3}, "strokes of every class"
+    return image, scribbles
+
+
+def run(gen, on_event=None) -> tuple[list, RoundResult]:
+    events = []
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            return events, done.value
+        events.append(ev)
+        if on_event is not None:
+            on_event(ev)
+
+
+def stages(events, kind=ProgressEvent) -> list[Stage]:
+    return [e.stage for e in events if isinstance(e, kind)]
+
+
+def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
+    image, scribbles = volume()
+    control = TrainControl(preview_slice=2, preview_every_s=1e9)
+    events, result = run(training_round(image, scribbles, class_names=CLASSES,
+                                        config=tiny_config(), control=control,
+                                        first_look_steps=LOOK_STEPS))
+    progress = stages(events)
+    assert progress.count(Stage.FIRST_LOOK) == LOOK_STEPS
+    assert progress.index(Stage.GLOBAL) > max(i for i, s in enumerate(progress)
+                                              if s is Stage.FIRST_LOOK)
+    order = [s for i, s in enumerate(progress) if i == 0 or s is not progress[i - 1]]
+    assert order == [Stage.FIRST_LOOK, Stage.GLOBAL, Stage.LOCAL, Stage.FINETUNE, Stage.PREDICT]
+    looks = [e for e in events if isinstance(e, PreviewEvent) and e.stage is Stage.FIRST_LOOK]
+    assert len(looks) == 1 and looks[0].slice_index == 2
+    assert looks[0].mask.shape == SHAPE[1:] and looks[0].mask.dtype == np.uint8
+    first_global = next(i for i, e in enumerate(events) if getattr(e, "stage", None)
+                        is Stage.GLOBAL)
+    assert events.index(looks[0]) < first_global, "the first overlay comes before pretraining"
+    assert not result.stopped and result.model.finetuned
+    assert result.model.config.global_stage.enabled, "the pretrained model, not the first look"
+
+
+def test_no_first_look_without_pretraining_or_steps():
+    image, scribbles = volume()
+    cfg = tiny_config()
+    cfg.global_stage.enabled = cfg.local_stage.enabled = False
+    events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
+                                   first_look_steps=LOOK_STEPS))
+    assert set(stages(events)) == {Stage.FINETUNE, Stage.PREDICT}
+    events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config()))
+    assert Stage.FIRST_LOOK not in stages(events)
+
+
+@pytest.mark.parametrize("axis", [0, 2])
+def test_round_predicts_the_whole_image_with_entropy(axis):
+    image, scribbles = volume(axis)
+    _, result = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                   axis=axis))
+    assert result.axis == axis and not result.stopped
+    assert result.mask.shape == SHAPE and result.entropy.shape == SHAPE
+    assert result.entropy.dtype == np.float32
+    assert 0 <= result.entropy.min() and result.entropy.max() <= np.log(len(CLASSES)) + 1e-4
+    # the round predicts from the volume it normalised for training: same as predicting
+    # the raw image afresh
+    again = result.model.predict(image, axis=axis)
+    np.testing.assert_array_equal(result.mask, again.mask)
+
+
+def test_round_on_a_2d_image():
+    image, scribbles = volume()
+    _, result = run(training_round(image[1], scribbles[1], class_names=CLASSES,
+                                   config=tiny_config()))
+    assert result.mask.shape == SHAPE[1:] and result.entropy.shape == SHAPE[1:]
+
+
+def test_stop_during_pretraining_keeps_the_first_look():
+    image, scribbles = volume()
+    control = TrainControl()
+
+    def stop_in_global(ev):
+        if isinstance(ev, ProgressEvent) and ev.stage is Stage.GLOBAL:
+            control.request_stop()
+
+    events, result = run(training_round(image, scribbles, class_names=CLASSES,
+                                        config=tiny_config(), control=control,
+                                        first_look_steps=LOOK_STEPS), stop_in_global)
+    assert stages(events).count(Stage.GLOBAL) == 1, "stopped after the current step"
+    assert not {Stage.LOCAL, Stage.FINETUNE} & set(stages(events))
+    assert result.stopped and result.model.finetuned
+    assert not result.model.config.global_stage.enabled, "the first-look network is kept"
+    assert result.model.config.finetune.steps == LOOK_STEPS
+    assert result.mask is not None and result.mask.shape == SHAPE
+    assert result.entropy.shape == SHAPE
+
+
+def test_stop_during_the_first_look_skips_pretraining():
+    image, scribbles = volume()
+    control = TrainControl()
+
+    def stop_at_once(ev):
+        if isinstance(ev, ProgressEvent) and ev.stage is Stage.FIRST_LOOK:
+            control.request_stop()
+
+    events, result = run(training_round(image, scribbles, class_names=CLASSES,
+                                        config=tiny_config(), control=control,
+                                        first_look_steps=LOOK_STEPS), stop_at_once)
+    assert set(stages(events)) == {Stage.FIRST_LOOK, Stage.PREDICT}
+    assert stages(events).count(Stage.FIRST_LOOK) == 1
+    assert result.stopped and result.model.finetuned and result.mask.shape == SHAPE
+
+
+def test_stop_before_any_finetuning_without_first_look():
+    image, scribbles = volume()
+    control = TrainControl()
+    control.request_stop()
+    events, result = run(training_round(image, scribbles, class_names=CLASSES,
+                                        config=tiny_config(), control=control))
+    assert result.stopped and not result.model.finetuned
+    assert result.mask is None and result.entropy is None
+    assert Stage.PREDICT not in stages(events)
+
+
+def test_retrain_fine_tunes_only():
+    image, scribbles = volume()
+    _, first = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                  predict=False))
+    cfg = tiny_config()
+    cfg.finetune.steps = 2
+    control = TrainControl(preview_slice=1, preview_every_s=0.0)
+    events, second = run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
+                                        init=first.model, pretrain=False, control=control,
+                                        first_look_steps=LOOK_STEPS))
+    assert stages(events) == [Stage.FINETUNE] * 2 + [Stage.PREDICT]
+    assert set(stages(events, PreviewEvent)) == {Stage.FINETUNE}
+    assert second.model.finetuned and second.mask.shape == SHAPE and not second.stopped
+
+
+def test_predict_false_returns_no_mask():
+    image, scribbles = volume()
+    events, result = run(training_round(image, scribbles, class_names=CLASSES,
+                                        config=tiny_config(), predict=False))
+    assert result.mask is None and result.entropy is None
+    assert result.model.finetuned and not result.stopped
+    assert Stage.PREDICT not in stages(events)
