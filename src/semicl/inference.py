@@ -58,11 +58,16 @@ def predict_iter(
     size: tuple[int, int] | None = None,
     batch_size: int = 16,
     device: torch.device | None = None,
+    normalized: bool = False,
 ) -> Generator[ProgressEvent, None, Prediction]:
-    """Predict ``image`` (H, W) or (Z, Y, X) slice by slice; yields one event per batch."""
+    """Predict ``image`` (H, W) or (Z, Y, X) slice by slice; yields one event per batch.
+
+    ``normalized=True``: ``image`` is already :func:`normalize_intensity`'s output (an
+    interactive round normalises once, for training and prediction alike).
+    """
     image = check_image(image)
     device = device or next(net.parameters()).device
-    norm = normalize_intensity(image)
+    norm = np.asarray(image, np.float32) if normalized else normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, slice_size(size, image.shape, axis))
     n = slices.shape[0]
     total = (n + batch_size - 1) // batch_size

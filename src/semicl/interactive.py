@@ -1,12 +1,20 @@
 """Training on one image with a few scribbles: the entry point of the napari plugin.
 
-Qt-free: the plugin wraps :func:`train_on_image` in a ``thread_worker``, steers it
-with a :class:`TrainControl`, and applies the events to layers on the main thread.
+Qt-free. :func:`training_round` is one whole round as the plugin's Train / Retrain runs
+it: validate and build the training data once (normalised once), a "first look" network
+(its own :class:`Stage`) when pretraining is ahead, pretraining + fine-tuning (or a warm
+fine-tune from ``init``), then the whole-image prediction with per-pixel entropy. The
+plugin wraps it in a ``thread_worker``, steers it with a :class:`TrainControl`, and
+applies the events to layers on the main thread; ``semicl train --image`` and
+``benchmarks/scribbles.py`` run the same generator.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,15 +23,17 @@ from semicl.config import TrainConfig
 from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import labels_to_slices, to_slices
 from semicl.errors import LabelError, ShapeMismatchError
-from semicl.inference import check_image
+from semicl.inference import check_image, entropy
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
+from semicl.training.events import PreviewEvent, ProgressEvent, Stage
 from semicl.training.pipeline import train
+from semicl.training.stages import preview_mask
 from semicl.training.trained_model import TrainedModel
 
-__all__ = ["TrainControl", "first_look_config", "prepare_image_data", "train_on_image",
-           "validate_training_input"]
+__all__ = ["RoundResult", "TrainControl", "first_look_config", "prepare_image_data",
+           "train_on_image", "training_round", "validate_training_input"]
 
 #: The "first look": a fresh network fine-tuned for a few steps with small batches and a
 #: brisk learning rate, so a rough overlay exists within seconds of pressing Train.
@@ -58,8 +68,6 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
     A rough network in seconds, not a good one; the plugin shows it while the full
     pipeline (pretraining included) runs.
     """
-    import copy
-
     quick = copy.deepcopy(config)
     quick.global_stage.enabled = quick.local_stage.enabled = False
     ft = quick.finetune
@@ -73,7 +81,9 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
 def prepare_image_data(
     image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0
 ) -> TrainingData:
-    """Normalise, slice along ``axis`` (native size) and keep the slices that have scribbles."""
+    """Validate, normalise, slice along ``axis`` (native size): the one builder of an
+    image's training data. ``unlabelled`` and ``preview`` hold every slice; ``images`` /
+    ``targets`` the slices with scribbles."""
     targets = validate_training_input(image, scribbles, class_names)
     norm = normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, None)
@@ -87,6 +97,10 @@ def prepare_image_data(
         class_names=list(class_names),
         preview=all_slices,
     )
+
+
+def _round_config(config: TrainConfig, axis: int) -> TrainConfig:
+    return dataclasses.replace(config, slice_axis=axis, image_size=None)
 
 
 def train_on_image(
@@ -107,8 +121,84 @@ def train_on_image(
     With ``init`` and ``pretrain=False`` only fine-tuning runs (warm start).
     Yields ProgressEvent / PreviewEvent; returns the :class:`TrainedModel`.
     """
-    import dataclasses
-
-    config = dataclasses.replace(config, slice_axis=axis, image_size=None)
     data = prepare_image_data(image, scribbles, class_names, axis)
-    return (yield from train(data, config, init=init, pretrain=pretrain, control=control))
+    return (yield from train(data, _round_config(config, axis), init=init, pretrain=pretrain,
+                             control=control))
+
+
+@dataclass
+class RoundResult:
+    """What one :func:`training_round` hands back."""
+
+    model: TrainedModel  #: the current model (the first look's when stopped in pretraining)
+    mask: np.ndarray | None  #: image-shaped prediction (0 = background); None if not fine-tuned
+    entropy: np.ndarray | None  #: image-shaped per-pixel entropy (nats); None likewise
+    axis: int
+    stopped: bool = False  #: a stop was requested during the round
+
+
+def _first_look(data: TrainingData, config: TrainConfig, control: TrainControl, steps: int
+                ) -> Generator[object, None, TrainedModel]:
+    """A few fine-tuning steps of a fresh network; events re-labelled ``Stage.FIRST_LOOK``;
+    then a preview of the viewed slice. Stop is forwarded; no engine previews."""
+    inner = TrainControl()
+    gen = train(data, first_look_config(config, steps), control=inner)
+    while True:
+        if control.stop_requested:  # before the next step: Stop ends the current one
+            inner.request_stop()
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            model = done.value
+            break
+        if isinstance(ev, ProgressEvent):
+            yield dataclasses.replace(ev, stage=Stage.FIRST_LOOK)
+    index = control.preview_slice
+    if index is not None and model.finetuned and data.preview is not None \
+            and 0 <= index < len(data.preview):
+        preview = data.preview[index].to(model.device)
+        yield PreviewEvent(Stage.FIRST_LOOK, steps, index, preview_mask(model.net, preview))
+    return model
+
+
+def training_round(
+    image: np.ndarray,
+    scribbles: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    config: TrainConfig,
+    axis: int = 0,
+    init: TrainedModel | None = None,
+    pretrain: bool = True,
+    control: TrainControl | None = None,
+    first_look_steps: int = 0,
+    predict: bool = True,
+) -> Generator[object, None, RoundResult]:
+    """One Train (``init=None``) or Retrain (``init`` = the current model,
+    ``pretrain=False``) round on ``image`` (H, W) or (Z, Y, X).
+
+    Builds the training data once; with ``first_look_steps`` and pretraining ahead, a
+    first-look network trains first (``Stage.FIRST_LOOK`` events) and stays the model if
+    Stop comes during pretraining; then :func:`semicl.training.pipeline.train`; then (if
+    ``predict`` and the model is fine-tuned) the whole image is predicted, with entropy.
+    Yields ProgressEvent / PreviewEvent; returns a :class:`RoundResult`.
+    """
+    control = control if control is not None else TrainControl()
+    data = prepare_image_data(image, scribbles, class_names, axis)
+    config = _round_config(config, axis)
+    pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
+    look = None
+    if first_look_steps > 0 and init is None and pretraining:
+        look = yield from _first_look(data, config, control, first_look_steps)
+    model = look
+    if model is None or not control.stop_requested:  # stopped already: train() returns at once
+        model = yield from train(data, config, init=init, pretrain=pretrain, control=control)
+    if not model.finetuned and look is not None and look.finetuned:
+        model = look
+    stopped = bool(control.stop_requested)
+    if not (predict and model.finetuned):
+        return RoundResult(model, None, None, axis, stopped)
+    norm = data.preview[:, 0].numpy() if data.preview is not None else None
+    volume = np.moveaxis(norm, 0, axis) if np.ndim(image) == 3 else norm[0]
+    pred = yield from model.predict_iter(volume, axis=axis, normalized=True)
+    return RoundResult(model, pred.mask, entropy(pred.probs), axis, stopped)

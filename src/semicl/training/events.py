@@ -19,6 +19,9 @@ class Stage(str, Enum):
     LOCAL = "local"  #: supervised (or self-supervised) local contrastive pretraining
     FINETUNE = "finetune"  #: cross-entropy + Dice on labelled pixels
     PREDICT = "predict"  #: slice-wise inference
+    #: a few fine-tuning steps of a fresh network, so a rough overlay exists within
+    #: seconds of pressing Train (interactive rounds only; runs before GLOBAL)
+    FIRST_LOOK = "first_look"
 
     @property
     def title(self) -> str:
@@ -27,6 +30,7 @@ class Stage(str, Enum):
             Stage.LOCAL: "Local contrastive pretraining",
             Stage.FINETUNE: "Fine-tuning",
             Stage.PREDICT: "Prediction",
+            Stage.FIRST_LOOK: "First look",
         }[self]
 
 

@@ -43,13 +43,16 @@ class TrainedModel:
         return next(self.net.parameters()).device
 
     def predict_iter(
-        self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16
+        self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16,
+        normalized: bool = False,
     ) -> Generator[ProgressEvent, None, Prediction]:
-        """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training axis)."""
+        """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training
+        axis); ``normalized``: see :func:`semicl.inference.predict_iter`."""
         return (
             yield from predict_iter(
                 self.net, image, axis=self.config.slice_axis if axis is None else axis,
                 size=self.config.image_size, batch_size=batch_size, device=self.device,
+                normalized=normalized,
             )
         )
 
