@@ -23,6 +23,7 @@ SMALL_DATA_BATCH = 4
 
 LocalMode = Literal["exact", "stride", "block", "self"]
 LOCAL_MODES: tuple[str, ...] = ("exact", "stride", "block", "self")
+LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
 
 
 @dataclass
@@ -114,17 +115,38 @@ class FinetuneConfig(StageConfig):
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 0.0
-    dice_weight: float = 1.0
-    balanced: bool = False  #: class-balanced CE (losses/segmentation.py)
-    #: weight of the image-gated affinity (local CRF) loss on every pixel of the batch
-    #: (losses/affinity.py); 0 = off
-    affinity_weight: float = 0.0
+    dice_weight: float = 1.0  #: dense labels only (see ``labels``)
+    #: "dense", "strokes" or "auto" (strokes when under half of the labelled slices'
+    #: pixels are painted). From strokes the partial CE is joined by the terms below,
+    #: which give the unpainted pixels a say, and the soft Dice is left out: over a few
+    #: painted lines it rewards painting structure everywhere else (docs/benchmarks.md,
+    #: "Scribble benchmark").
+    labels: str = "auto"
+    #: strokes: weight of the image-gated affinity (local CRF) loss on every pixel of
+    #: the batch (losses/affinity.py), and its radius
+    affinity_weight: float = 1.0
     affinity_radius: int = 2
-    #: slices *without* strokes added to each batch, seen by the affinity loss only
-    unlabelled_batch: int = 0
-    #: weight of a weak cross-entropy toward background on every *unpainted* pixel
-    #: (most unpainted pixels of an image are background; strokes override it); 0 = off
-    background_prior: float = 0.0
+    #: strokes: slices *without* strokes added to each batch (affinity and prior only)
+    unlabelled_batch: int = 4
+    #: strokes: weight of a weak cross-entropy toward background on every unpainted pixel
+    #: (most of an image is background; strokes and the affinity term override it)
+    background_prior: float = 0.1
+    #: strokes: floor on the fine-tuning steps (a 181 x 217 x 181 MRI is not fitted in 150)
+    stroke_min_steps: int = 300
+
+    def validate(self, name: str) -> None:
+        super().validate(name)
+        if self.labels not in LABEL_KINDS:
+            raise SemiclError(f"{name}: labels must be one of {LABEL_KINDS}, got {self.labels!r}.")
+        if min(self.affinity_weight, self.background_prior, self.dice_weight) < 0 \
+                or self.affinity_radius < 1 or self.unlabelled_batch < 0 or self.stroke_min_steps < 0:
+            raise SemiclError(f"{name}: stroke terms must be >= 0 and affinity_radius >= 1.")
+
+    def from_strokes(self, targets) -> bool:
+        """Whether ``targets`` (-1 = unpainted) are strokes rather than dense labels."""
+        if self.labels != "auto":
+            return self.labels == "strokes"
+        return bool((targets >= 0).float().mean() < 0.5) if targets.numel() else False
 
 
 @dataclass

@@ -55,3 +55,36 @@ def test_stages_by_name_in_pipeline_order():
     assert list(stages) == ["global", "local", "finetune"]
     assert stages["global"] is cfg.global_stage and stages["local"] is cfg.local_stage
     assert stages["finetune"] is cfg.finetune  # the live objects: edits reach the config
+
+
+def test_finetune_reads_strokes_from_the_share_painted():
+    import torch
+
+    from semicl.config import FinetuneConfig
+
+    ft = FinetuneConfig()
+    dense = torch.zeros(2, 8, 8, dtype=torch.int64)
+    lines = torch.full((2, 8, 8), -1, dtype=torch.int64)
+    lines[:, 3] = 1
+    assert ft.labels == "auto" and not ft.from_strokes(dense) and ft.from_strokes(lines)
+    assert FinetuneConfig(labels="dense").from_strokes(lines) is False
+    assert FinetuneConfig(labels="strokes").from_strokes(dense) is True
+    with pytest.raises(SemiclError, match="labels must be one of"):
+        FinetuneConfig(labels="lines").validate("fine-tuning")
+    with pytest.raises(SemiclError, match="affinity_radius"):
+        FinetuneConfig(affinity_radius=0).validate("fine-tuning")
+
+
+def test_stroke_floor_lengthens_preset_fine_tuning_only_from_strokes():
+    import torch
+
+    from semicl.training.stages import finetune_steps
+
+    cfg = preset("quick").finetune
+    lines = torch.full((3, 8, 8), -1, dtype=torch.int64)
+    lines[:, 2] = 1
+    dense = torch.zeros(3, 8, 8, dtype=torch.int64)
+    assert finetune_steps(cfg, dense) == cfg.resolved_steps(3) == 150
+    assert finetune_steps(cfg, lines) == cfg.stroke_min_steps == 300
+    cfg.set_steps(20)  # an explicit length (first look, tests) is kept
+    assert finetune_steps(cfg, lines) == 20

@@ -48,14 +48,9 @@ class PartialCEDiceLoss(nn.Module):
         Weight ``>= 0`` of the Dice term.
     smooth : float
         Smoothing ``>= 0`` of the Dice ratio.
-    balanced : bool
-        Class-balanced CE: the mean, over the classes present in the batch, of each
-        class's mean CE (strokes paint far more background than structure; a forest's
-        balanced sampling does the same). Default: the plain mean over labelled pixels.
     """
 
-    def __init__(self, num_classes: int, dice_weight: float = 1.0, smooth: float = 1e-5,
-                 balanced: bool = False) -> None:
+    def __init__(self, num_classes: int, dice_weight: float = 1.0, smooth: float = 1e-5) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(
@@ -70,12 +65,11 @@ class PartialCEDiceLoss(nn.Module):
         self.num_classes = num_classes
         self.dice_weight = float(dice_weight)
         self.smooth = float(smooth)
-        self.balanced = bool(balanced)
 
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, dice_weight={self.dice_weight}, "
-            f"smooth={self.smooth}, balanced={self.balanced}"
+            f"smooth={self.smooth}"
         )
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -108,12 +102,7 @@ class PartialCEDiceLoss(nn.Module):
             if t.numel() == 0:
                 return x.sum() * 0
             z = x.permute(0, 2, 3, 1)[labelled]  # (L, C): only labelled pixels get gradients
-            if self.balanced:  # mean over the classes present of each class's mean CE
-                counts = torch.bincount(t, minlength=self.num_classes).to(z.dtype)
-                weight = torch.where(counts > 0, 1 / counts.clamp_min(1), counts)
-                ce = F.cross_entropy(z, t, weight=weight, reduction="sum") / (counts > 0).sum()
-            else:
-                ce = F.cross_entropy(z, t)
+            ce = F.cross_entropy(z, t)
             if self.dice_weight == 0:
                 return ce
             p = torch.softmax(z, dim=1)

@@ -142,6 +142,15 @@ def run_local(
 FINETUNE_SPATIAL = {"scale": (0.9, 1.1), "rotation_deg": 10.0, "crop": (0.8, 1.0)}
 
 
+def finetune_steps(cfg: FinetuneConfig, targets: torch.Tensor) -> int:
+    """Fine-tuning length: the preset's (epochs over the painted slices, floored), raised
+    to ``cfg.stroke_min_steps`` when training from strokes; an explicit length is kept."""
+    steps = cfg.resolved_steps(len(targets))
+    if cfg.epochs is not None and cfg.from_strokes(targets):
+        steps = max(steps, cfg.stroke_min_steps)
+    return steps
+
+
 def run_finetune(
     net: SegmentationNet,
     data: TrainingData,
@@ -154,14 +163,21 @@ def run_finetune(
     augment: bool = True,
     flip: bool = False,
 ) -> Generator[object, None, int]:
-    """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice."""
+    """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
+
+    From strokes (``cfg.from_strokes``): CE on the painted pixels, plus the affinity
+    (local CRF) term on every pixel and a weak background prior on the unpainted ones,
+    over the painted slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice.
+    """
     spatial = SpatialAugment(flip=flip, **FINETUNE_SPATIAL) if augment else None
     intensity = IntensityAugment() if augment else None
-    criterion = PartialCEDiceLoss(data.num_classes, dice_weight=cfg.dice_weight,
-                                  balanced=cfg.balanced)
-    affinity = AffinityLoss(cfg.affinity_radius) if cfg.affinity_weight > 0 else None
+    strokes = cfg.from_strokes(data.targets)
+    criterion = PartialCEDiceLoss(data.num_classes, dice_weight=0.0 if strokes else cfg.dice_weight)
+    affinity = AffinityLoss(cfg.affinity_radius) if strokes and cfg.affinity_weight > 0 else None
+    prior = cfg.background_prior if strokes else 0.0
+    extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0) else 0
     batch = cfg.resolved_batch(len(data.images))
-    extra = cfg.unlabelled_batch if affinity is not None else 0
+    steps = finetune_steps(cfg, data.targets)
     last_preview = [float("-inf")]
 
     def augmented(x: torch.Tensor, y: torch.Tensor | None):
@@ -182,12 +198,11 @@ def run_finetune(
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
             loss = loss + cfg.affinity_weight * affinity(logits, x)
-        if cfg.background_prior > 0:
+        if prior > 0:
             unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
                                    device=logits.device)
             unpainted[: len(y)] = y < 0
-            logp_bg = torch.log_softmax(logits, 1)[:, 0]
-            loss = loss - cfg.background_prior * logp_bg[unpainted].mean()
+            loss = loss - prior * torch.log_softmax(logits, 1)[:, 0][unpainted].mean()
         return loss
 
     def previews(step: int) -> Iterator[PreviewEvent]:
@@ -207,8 +222,7 @@ def run_finetune(
     params = net.stage_parameters("seg")
     return (
         yield from optimise(
-            Stage.FINETUNE, params, loss_fn, steps=cfg.resolved_steps(len(data.images)),
-            lr=cfg.lr, weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
+            Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
             after_step=previews,
         )
     )
