@@ -1,0 +1,102 @@
+"""Cases of the scribble benchmark (issue #10): one image, strokes on k slices, score the rest.
+
+A case is one volume, the axis its slices are cut along and ``k`` painted slices:
+
+* ``colin27`` — Colin27 T1 + AAL: caudate / putamen / thalamus (left and right merged),
+  axial slices (axis 2); k = 3 and 5 slices spread over the structures' extent.
+* ``msd:<id>`` — one MSD Task04 hippocampus volume alone (the first five test volumes of
+  ``splits.json`` seed 0 by default), slices along axis 0, k = 3.
+* ``em`` — the ISBI-2012 EM stack (24 x 512 x 512), membranes; k = 1 and 2 sections.
+
+Strokes come from :mod:`semicl.scribbles` (the one simulator): lines through each
+structure, along part of its outline and through the far background. The score is the
+per-class Dice pooled over every slice that was *not* painted at the start (slices
+without any structure included, so false positives count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from le_data import data_root, load_colin, load_em
+
+from semicl.io.msd import load_msd
+from semicl.metrics import dice_per_class
+from semicl.scribbles import choose_slices, scribble_volume
+
+#: case name -> painted slice counts run by default
+DEFAULT_CASES = ("colin27:k5", "colin27:k3", "msd:5", "em:k2", "em:k1")
+
+
+@dataclass
+class Case:
+    """One image, its ground truth and the strokes of one seed."""
+
+    name: str  #: e.g. "colin27:k5", "msd:hippocampus_017:k3"
+    image: np.ndarray
+    mask: np.ndarray  #: 0 = background, c = structure c
+    class_names: list[str]
+    axis: int
+    painted: np.ndarray  #: slice indices painted at the start
+    scribbles: np.ndarray  #: 0 unpainted, 1 background, c + 1 structure c
+
+    @property
+    def rest(self) -> np.ndarray:
+        """The slices scored: every slice not painted at the start."""
+        return np.setdiff1d(np.arange(self.mask.shape[self.axis]), self.painted)
+
+    def dice(self, pred: np.ndarray) -> list[float]:
+        """Per-class Dice (foreground classes) pooled over :attr:`rest`."""
+        p = np.take(np.asarray(pred), self.rest, self.axis).astype(np.int64)
+        g = np.take(self.mask, self.rest, self.axis).astype(np.int64)
+        return [float(v) for v in dice_per_class(p, g, len(self.class_names))]
+
+    def volume_ratio(self, pred: np.ndarray) -> list[float]:
+        """Predicted / true voxels of each structure on :attr:`rest` (1 = right amount;
+        10 = ten times too much, the over-segmentation strokes alone lead to)."""
+        p = np.take(np.asarray(pred), self.rest, self.axis)
+        g = np.take(self.mask, self.rest, self.axis)
+        return [round(float((p == c).sum()) / max(1, int((g == c).sum())), 3)
+                for c in range(1, len(self.class_names))]
+
+
+def msd_volumes(root: Path, n: int) -> list[str]:
+    """The first ``n`` test volumes of the fixed split (seed 0)."""
+    ds = load_msd(root)
+    _, _, test = ds.split(0, 0.05)
+    return sorted(test)[:n]
+
+
+def expand(names: list[str], data: str | None) -> list[str]:
+    """``msd:5`` -> five ``msd:<id>:k3`` names; other names pass through."""
+    out = []
+    for name in names:
+        if name.startswith("msd:") and name[4:].isdigit():
+            root = data_root("hippocampus", data)
+            out += [f"msd:{cid}:k3" for cid in msd_volumes(root, int(name[4:]))]
+        else:
+            out.append(name)
+    return out
+
+
+def load_case(name: str, seed: int, data: str | None) -> Case:
+    """Load case ``name`` and paint its strokes for ``seed`` (deterministic)."""
+    parts = name.split(":")
+    k = int(parts[-1][1:]) if parts[-1].startswith("k") else 3
+    if parts[0] == "colin27":
+        image, mask, names, axis = load_colin(data_root("colin27", data))
+    elif parts[0] == "em":
+        image, mask, names, axis = load_em(data_root("em", data))
+        names = ["background", "membrane"]
+    elif parts[0] == "msd":
+        ds = load_msd(data_root("hippocampus", data))
+        img, lab = ds.case(parts[1]).load()
+        image, mask = np.asarray(img.data), np.asarray(lab.data).astype(np.uint8)
+        names, axis = list(ds.class_names), 0
+    else:
+        raise SystemExit(f"unknown case {name!r}: colin27:kN, em:kN or msd:<id>:kN")
+    painted = choose_slices(mask, axis, k, seed)
+    scribbles = scribble_volume(mask, painted, axis, rng=np.random.default_rng([seed, 1]))
+    return Case(name, image, mask, names, axis, painted, scribbles)

@@ -1,0 +1,180 @@
+"""The real job, measured: one image, a few strokes on a few slices, Dice on the rest (issue #10).
+
+For each case (``scribble_cases.py``) and seed of the stroke draw, in one process:
+
+* **forest** — an ilastik-style random forest (multiscale intensity / edge / texture
+  features, balanced classes) fitted on the same strokes;
+* **network** — :func:`semicl.interactive.training_round`, the generator the plugin's
+  Train runs (same preset, first look included), with Dice of the whole image scored
+  every ``--curve-every`` seconds of training (the clock stops while scoring) so the
+  table shows when, if ever, the network passes the forest;
+* **correction rounds** — the simulated user paints correction lines on the largest
+  wrong regions of the worst slices of the *network's* mask
+  (:func:`semicl.scribbles.correction_strokes`); the network Retrains warm from its model
+  as the plugin's Retrain does, the forest refits on the same scribbles.
+
+Rows go to ``<out>/results.jsonl`` (one per case x seed x variant); ``--report`` writes
+``<out>/report.md`` and ``<out>/curves.png`` from them. Variants are the shipped preset
+plus ``--set key=value`` overrides (``finetune.affinity_weight=0``), named by ``--label``.
+
+    python benchmarks/scribbles.py --cases colin27:k5 msd:5 --seeds 0 1 --rounds 3
+    python benchmarks/scribbles.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from le_methods import machine_info, rf_fit, rf_predict  # noqa: E402
+from scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
+
+from semicl.config import TrainConfig, preset  # noqa: E402
+from semicl.interactive import TrainControl, training_round  # noqa: E402
+from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "scribbles"
+FIRST_LOOK_STEPS = 30  # the plugin's default (napari_semicl/_settings.py)
+
+
+def apply_overrides(cfg: TrainConfig, pairs: list[str]) -> TrainConfig:
+    """``section.field=value`` (e.g. ``finetune.affinity_weight=0``) onto ``cfg``."""
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        *path, field = key.split(".")
+        obj = cfg
+        for part in path:
+            obj = getattr(obj, {"global": "global_stage", "local": "local_stage"}.get(part, part))
+        if not hasattr(obj, field):
+            raise SystemExit(f"--set {pair}: no field {key!r} in the training config")
+        old = getattr(obj, field)
+        value = json.loads(raw) if raw not in ("True", "False") else raw == "True"
+        setattr(obj, field, type(old)(value) if isinstance(old, (bool, int, float)) and
+                not isinstance(value, type(None)) else value)
+    cfg.validate()
+    return cfg
+
+
+def mean(d: list[float]) -> float:
+    v = [x for x in d if x == x]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
+    t0 = time.perf_counter()
+    clf = rf_fit([(case.image, scribbles.astype(np.int64) - 1)], case.axis, seed=seed)
+    pred = rf_predict(clf, case.image, case.axis)
+    d = case.dice(pred)
+    return {"dice": d, "mean": mean(d), "seconds": round(time.perf_counter() - t0, 2),
+            "volume_ratio": case.volume_ratio(pred)}
+
+
+def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=None,
+                curve_every: float = 0.0) -> tuple[dict, object, np.ndarray]:
+    """One Train (``init`` None) or Retrain round; Dice every ``curve_every`` s of training."""
+    curve: list[tuple[float, float]] = []
+    paused = [0.0]
+    t0 = time.perf_counter()
+    next_at = [curve_every]
+
+    def watch(net, step: int) -> None:
+        now = time.perf_counter() - t0 - paused[0]
+        if curve_every <= 0 or now < next_at[0]:
+            return
+        s = time.perf_counter()
+        from semicl.inference import predict
+
+        curve.append((round(now, 1), mean(case.dice(predict(net, case.image, axis=case.axis).mask))))
+        next_at[0] = now + curve_every
+        paused[0] += time.perf_counter() - s
+
+    # the plugin previews the slice in view: the last one painted
+    control = TrainControl(watch=watch, preview_slice=int(case.painted[-1]))
+    gen = training_round(case.image, scribbles, class_names=case.class_names, config=cfg,
+                         axis=case.axis, init=init, pretrain=init is None, control=control,
+                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
+    first_overlay = None
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            result = done.value
+            break
+        if first_overlay is None and type(ev).__name__ == "PreviewEvent":
+            first_overlay = time.perf_counter() - t0 - paused[0]
+    seconds = time.perf_counter() - t0 - paused[0]
+    d = case.dice(result.mask)
+    curve.append((round(seconds, 1), mean(d)))
+    return ({"dice": d, "mean": mean(d), "seconds": round(seconds, 2), "curve": curve,
+             "volume_ratio": case.volume_ratio(result.mask),
+             "first_overlay_s": None if first_overlay is None else round(first_overlay, 2)},
+            result.model, result.mask)
+
+
+def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
+             curve_every: float) -> dict:
+    rng = np.random.default_rng([seed, 2])
+    row = {"case": case.name, "seed": seed, "label": label, "axis": case.axis,
+           "painted_slices": [int(i) for i in case.painted],
+           "painted_share": painted_share(case.scribbles), "classes": case.class_names[1:],
+           "config": cfg.to_dict(), **machine_info()}
+    row["forest"] = [run_forest(case, case.scribbles, seed)]
+    print(f"  forest {row['forest'][0]['mean']:.3f} in {row['forest'][0]['seconds']:.0f} s",
+          flush=True)
+    net_row, model, mask = run_network(case, case.scribbles, cfg, curve_every=curve_every)
+    row["network"] = [net_row]
+    print(f"  network {net_row['mean']:.3f} in {net_row['seconds']:.0f} s "
+          f"(curve {net_row['curve']})", flush=True)
+    scr = case.scribbles
+    for r in range(1, rounds + 1):
+        scr = correction_strokes(case.mask, mask, scr, case.axis, rng)
+        net_row, model, mask = run_network(case, scr, cfg, init=model)
+        row["network"].append(net_row)
+        row["forest"].append(run_forest(case, scr, seed))
+        print(f"  round {r}: network {net_row['mean']:.3f} in {net_row['seconds']:.0f} s, "
+              f"forest {row['forest'][-1]['mean']:.3f}", flush=True)
+    row["painted_share_final"] = painted_share(scr)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--rounds", type=int, default=3, help="correction rounds after Train")
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--label", default="shipped", help="variant name for the rows")
+    ap.add_argument("--curve-every", type=float, default=15.0, help="seconds between curve points")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", default=None, help="folder with the datasets (else $SEMICL_DATA_DIR)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--report", action="store_true", help="only write the report from the rows")
+    args = ap.parse_args(argv)
+    if args.report:
+        from scribble_report import write_report
+
+        print(write_report(args.out))
+        return 0
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in expand(args.cases, args.data):
+        for seed in args.seeds:
+            cfg = apply_overrides(preset(args.preset), args.overrides)
+            case = load_case(name, seed, args.data)
+            print(f"{name} seed {seed} [{args.label}]: painted {list(case.painted)}", flush=True)
+            row = run_case(case, seed, cfg, args.label, args.rounds, args.curve_every)
+            with open(args.out / "results.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

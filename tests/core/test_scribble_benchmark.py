@@ -1,0 +1,64 @@
+"""Fast tests of the scribble benchmark's helpers (benchmarks/scribble*.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import scribble_report  # noqa: E402
+from scribble_cases import Case  # noqa: E402
+from scribbles import apply_overrides  # noqa: E402
+
+from semicl.config import preset  # noqa: E402
+
+
+def test_overrides_set_typed_fields_and_refuse_unknown_ones():
+    cfg = apply_overrides(preset("quick"), ["finetune.background_prior=0.2", "local.mode=\"block\"",
+                                            "finetune.stroke_min_steps=10", "augment=False"])
+    assert cfg.finetune.background_prior == 0.2 and cfg.local_stage.mode == "block"
+    assert cfg.finetune.stroke_min_steps == 10 and isinstance(cfg.finetune.stroke_min_steps, int)
+    assert cfg.augment is False
+    with pytest.raises(SystemExit, match="no field"):
+        apply_overrides(preset("quick"), ["finetune.nope=1"])
+
+
+def test_case_scores_only_unpainted_slices_and_counts_false_positives():
+    mask = np.zeros((4, 6, 6), np.uint8)
+    mask[:2, 1:3, 1:3] = 1
+    case = Case("t", np.zeros(mask.shape), mask, ["bg", "a"], 0, np.array([0]),
+                np.zeros_like(mask))
+    pred = mask.copy()
+    assert case.dice(pred) == [1.0] and case.volume_ratio(pred) == [1.0]
+    pred[3, 4:6, 4:6] = 1  # a false positive on a slice without structure counts
+    assert case.dice(pred)[0] == pytest.approx(2 * 4 / (8 + 4)) and case.volume_ratio(pred) == [2.0]
+    pred[0] = 0  # the painted slice is not scored
+    assert case.volume_ratio(pred) == [2.0]
+
+
+def _row(label, seed, forest, curve, rounds=()):
+    net = [{"dice": [curve[-1][1]], "mean": curve[-1][1], "seconds": curve[-1][0],
+            "curve": curve, "first_overlay_s": 2.0}]
+    net += [{"dice": [d], "mean": d, "seconds": 10.0, "curve": [[10.0, d]]} for d, _ in rounds]
+    fo = [{"dice": [forest], "mean": forest, "seconds": 1.0}]
+    fo += [{"dice": [f], "mean": f, "seconds": 1.0} for _, f in rounds]
+    return {"case": "msd:x:k3", "seed": seed, "label": label, "classes": ["a"],
+            "network": net, "forest": fo}
+
+
+def test_report_reads_when_the_network_passes_the_forest(tmp_path):
+    assert scribble_report.passes_at([[5, 0.2], [10, 0.5]], 0.4) == 10.0
+    assert scribble_report.passes_at([[5, 0.2]], 0.4) is None
+    rows = [_row("v", 0, 0.3, [[5, 0.2], [10, 0.5]], rounds=[(0.6, 0.4)]),
+            _row("v", 1, 0.3, [[5, 0.1]], rounds=[(0.7, 0.5)]),
+            _row("v", 1, 0.3, [[5, 0.4]], rounds=[(0.8, 0.5)])]  # a rerun replaces seed 1
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    md = scribble_report.write_report(tmp_path)
+    line = next(x for x in md.splitlines() if x.startswith("| v | msd:x:k3"))
+    assert "| 0,1 |" in line and "10, 5" in line and "0.700 ± 0.100 / 0.450 ± 0.050" in line
+    assert (tmp_path / "curves.png").is_file() and (tmp_path / "report.md").is_file()
