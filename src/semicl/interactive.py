@@ -114,16 +114,18 @@ def train_on_image(
     pretrain: bool = True,
     control: TrainControl | None = None,
 ) -> Generator[object, None, TrainedModel]:
-    """Train on ``image`` (H, W) or (Z, Y, X) from ``scribbles`` of the same shape.
+    """Train on ``image`` (H, W) or (Z, Y, X) from ``scribbles`` of the same shape: a
+    :func:`training_round` without first look or prediction, returning its model.
 
     Scribbles: 0 = unpainted, 1 = background, k >= 2 = structure k-1. The global stage
     uses every slice along ``axis``; local and fine-tuning stages use painted slices.
     With ``init`` and ``pretrain=False`` only fine-tuning runs (warm start).
     Yields ProgressEvent / PreviewEvent; returns the :class:`TrainedModel`.
     """
-    data = prepare_image_data(image, scribbles, class_names, axis)
-    return (yield from train(data, _round_config(config, axis), init=init, pretrain=pretrain,
-                             control=control))
+    result = yield from training_round(image, scribbles, class_names=class_names,
+                                       config=config, axis=axis, init=init, pretrain=pretrain,
+                                       control=control, predict=False)
+    return result.model
 
 
 @dataclass
