@@ -87,7 +87,9 @@ class Controller(QObject):
             axis = _layers.slice_axis(self.viewer, req.image_layer)
             init, pretrain = None, True
             if warm:
-                init = self.model if self.model is not None else self.pretrained
+                # the current model is the newest network: one stopped in pretraining
+                # (after the message that says Retrain fine-tunes it) before an older one
+                init = self.pretrained if self.pretrained is not None else self.model
                 if init is None:
                     raise _layers.InputError("No model to retrain yet: press Train first.")
                 # the network's shape comes from the model being continued (a class added
@@ -230,8 +232,11 @@ class Controller(QObject):
         self._round.update(seconds=round(time.perf_counter() - self.timings["start"], 2))
         if result.mask is None:
             self.pretrained = model
+            older = (" The previous model and its prediction stay until then."
+                     if self.model is not None else "")
             _messages.notify("info", "Stopped during pretraining, before any fine-tuning: no "
-                             "prediction yet. Press Retrain to fine-tune this network.")
+                             "new prediction yet. Press Retrain to fine-tune this network."
+                             + older)
         else:
             self.view.bind(req.image_layer, result.axis)
             self.view.show_full(result.mask)

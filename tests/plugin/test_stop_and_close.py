@@ -78,6 +78,37 @@ def test_stop_before_any_finetuning_then_retrain(msd_viewer, qtbot, messages):
     assert ctrl.model is not None and ctrl.model.finetuned and ctrl.view.layer() is not None
 
 
+def test_retrain_after_a_stop_in_pretraining_continues_the_new_network(msd_viewer, qtbot,
+                                                                        messages):
+    """Issue 12 item 8: the message says Retrain fine-tunes the newly pretrained network,
+    so Retrain must warm-start from it, not from an older fine-tuned model."""
+    viewer, widget = msd_viewer
+    ctrl = widget.controller
+    widget.settings.first_look.setValue(0)
+    widget.settings.set_config(tiny_config(finetune_steps=5, global_steps=1, local_steps=0))
+    widget.train_btn.click()
+    wait_idle(qtbot, widget)
+    old = ctrl.model
+    assert old is not None and old.finetuned
+    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
+    widget.train_btn.click()
+    qtbot.waitUntil(lambda: _has_points(widget, "global", 4), timeout=90_000)
+    widget.stop_btn.click()
+    wait_idle(qtbot, widget, timeout_s=30)
+    assert ctrl.model is old and ctrl.pretrained is not None
+    said = [text for _lvl, text in messages if "Stopped during pretraining" in text]
+    assert said and "Retrain to fine-tune this network" in said[-1]
+    assert "previous model and its prediction stay" in said[-1]
+    n_global = sum(1 for stage, *_ in ctrl.pretrained.history if stage == "global")
+    assert n_global >= 4
+    widget.settings.steps["finetune"].setValue(5)
+    widget.retrain_btn.click()
+    wait_idle(qtbot, widget)
+    new = ctrl.model
+    assert new is not old and new.finetuned and ctrl.pretrained is None
+    assert sum(1 for stage, *_ in new.history if stage == "global") == n_global
+
+
 @pytest.mark.parametrize("what", ["widget", "viewer"])
 def test_closing_mid_run_stops_the_worker(msd_viewer, qtbot, messages, what):
     viewer, widget = msd_viewer
