@@ -71,6 +71,31 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def dataset_table(rows: list[dict]) -> str:
+    """One line per (label, dataset, k): the mean over every volume and seed of it."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        parts = r["case"].split(":")
+        groups[(r["label"], parts[0], parts[-1])].append(r)
+    n_rounds = max((len(r["network"]) for r in rows), default=1)
+    head = ["variant", "dataset", "k", "runs", "forest", "network", "net − forest",
+            "train s", "first overlay s"] + [f"round {i} net / forest" for i in range(1, n_rounds)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (label, ds, k), rs in sorted(groups.items()):
+        f0 = [r["forest"][0]["mean"] for r in rs]
+        n0 = [r["network"][0]["mean"] for r in rs]
+        cells = [label, ds, k, str(len(rs)), _fmt(f0), _fmt(n0),
+                 _fmt([a - b for a, b in zip(n0, f0)]),
+                 _fmt([r["network"][0]["seconds"] for r in rs], 0),
+                 _fmt([r["network"][0].get("first_overlay_s") for r in rs], 1)]
+        for i in range(1, n_rounds):
+            net = [r["network"][i]["mean"] for r in rs if len(r["network"]) > i]
+            fo = [r["forest"][i]["mean"] for r in rs if len(r["forest"]) > i]
+            cells.append(f"{_fmt(net)} / {_fmt(fo)} (n={len(net)})" if net else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def class_table(rows: list[dict]) -> str:
     """Per-class Dice of the Train round (network / forest), mean over seeds."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -106,7 +131,7 @@ def plot(rows: list[dict], path: Path) -> Path | None:
             f = r["forest"][0]
             ax.plot([f["seconds"]], [f["mean"]], "k^", ms=5)
         ax.set_title(case)
-        ax.set_xlabel("training seconds (2-core CPU)")
+        ax.set_xlabel("training seconds (CPU; threads in the text)")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("mean Dice, unpainted slices")
@@ -125,7 +150,9 @@ def write_report(out: Path) -> str:
             "Mean foreground Dice on the slices not painted at the start; mean ± sd over the "
             "seeds of the stroke draw. Rounds: correction strokes on the network's worst "
             "slices, then Retrain (network) / refit (forest).", "",
-            summary_table(rows), "", "Per class, Train round:", "", class_table(rows), ""]
+            "By dataset (mean over its volumes and seeds):", "", dataset_table(rows), "",
+            "By case:", "", summary_table(rows), "", "Per class, Train round:", "",
+            class_table(rows), ""]
     if plot(rows, Path(out) / "curves.png"):
         text += ["![Dice against training time](curves.png)", ""]
     md = "\n".join(text)
