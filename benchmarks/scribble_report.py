@@ -41,34 +41,51 @@ def _fmt(values: list[float], digits: int = 3) -> str:
     return s + (f" ± {np.std(v):.{digits}f}" if len(v) > 1 and digits else "")
 
 
+TRAIN_HEAD = ["forest", "network", "net − forest", "train s", "first overlay s"]
+
+
+def _train_cells(rs: list[dict]) -> list[str]:
+    """The Train round of ``rs`` (mean over them): the :data:`TRAIN_HEAD` columns."""
+    f0 = [r["forest"][0]["mean"] for r in rs]
+    n0 = [r["network"][0]["mean"] for r in rs]
+    return [_fmt(f0), _fmt(n0), _fmt([a - b for a, b in zip(n0, f0)]),
+            _fmt([r["network"][0]["seconds"] for r in rs], 0),
+            _fmt([r["network"][0].get("first_overlay_s") for r in rs], 1)]
+
+
+def _round_cells(rs: list[dict], n_rounds: int, counted: bool) -> list[str]:
+    """``net / forest`` of each correction round 1 .. n_rounds - 1 (with ``(n=..)`` when
+    ``counted``), over the rows of ``rs`` that reached it."""
+    cells = []
+    for i in range(1, n_rounds):
+        net = [r["network"][i]["mean"] for r in rs if len(r["network"]) > i]
+        fo = [r["forest"][i]["mean"] for r in rs if len(r["forest"]) > i]
+        n = f" (n={len(net)})" if counted else ""
+        cells.append(f"{_fmt(net)} / {_fmt(fo)}{n}" if net else "–")
+    return cells
+
+
+def _table(head: list[str], lines: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(cells) + " |" for cells in lines])
+
+
 def summary_table(rows: list[dict]) -> str:
     """One line per (label, case): Train round and each correction round, mean over seeds."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["label"], r["case"])].append(r)
     n_rounds = max((len(r["network"]) for r in rows), default=1)
-    head = ["variant", "case", "seeds", "forest", "network", "net − forest", "train s",
-            "first overlay s", "passes forest at s"]
-    head += [f"round {i} net / forest" for i in range(1, n_rounds)]
-    head += ["round s (mean)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["variant", "case", "seeds", *TRAIN_HEAD, "passes forest at s"]
+    head += [f"round {i} net / forest" for i in range(1, n_rounds)] + ["round s (mean)"]
+    lines = []
     for (label, case), rs in sorted(groups.items()):
-        f0 = [r["forest"][0]["mean"] for r in rs]
-        n0 = [r["network"][0]["mean"] for r in rs]
         passes = [passes_at(r["network"][0]["curve"], r["forest"][0]["mean"]) for r in rs]
-        cells = [label, case, ",".join(str(r["seed"]) for r in rs), _fmt(f0), _fmt(n0),
-                 _fmt([a - b for a, b in zip(n0, f0)]),
-                 _fmt([r["network"][0]["seconds"] for r in rs], 0),
-                 _fmt([r["network"][0].get("first_overlay_s") for r in rs], 1),
-                 ", ".join("never" if p is None else f"{p:.0f}" for p in passes)]
-        for i in range(1, n_rounds):
-            net = [r["network"][i]["mean"] for r in rs if len(r["network"]) > i]
-            fo = [r["forest"][i]["mean"] for r in rs if len(r["forest"]) > i]
-            cells.append(f"{_fmt(net)} / {_fmt(fo)}" if net else "–")
         secs = [x["seconds"] for r in rs for x in r["network"][1:]]
-        cells.append(_fmt(secs, 0))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append([label, case, ",".join(str(r["seed"]) for r in rs), *_train_cells(rs),
+                      ", ".join("never" if p is None else f"{p:.0f}" for p in passes),
+                      *_round_cells(rs, n_rounds, counted=False), _fmt(secs, 0)])
+    return _table(head, lines)
 
 
 def dataset_table(rows: list[dict]) -> str:
@@ -78,22 +95,12 @@ def dataset_table(rows: list[dict]) -> str:
         parts = r["case"].split(":")
         groups[(r["label"], parts[0], parts[-1])].append(r)
     n_rounds = max((len(r["network"]) for r in rows), default=1)
-    head = ["variant", "dataset", "k", "runs", "forest", "network", "net − forest",
-            "train s", "first overlay s"] + [f"round {i} net / forest" for i in range(1, n_rounds)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (label, ds, k), rs in sorted(groups.items()):
-        f0 = [r["forest"][0]["mean"] for r in rs]
-        n0 = [r["network"][0]["mean"] for r in rs]
-        cells = [label, ds, k, str(len(rs)), _fmt(f0), _fmt(n0),
-                 _fmt([a - b for a, b in zip(n0, f0)]),
-                 _fmt([r["network"][0]["seconds"] for r in rs], 0),
-                 _fmt([r["network"][0].get("first_overlay_s") for r in rs], 1)]
-        for i in range(1, n_rounds):
-            net = [r["network"][i]["mean"] for r in rs if len(r["network"]) > i]
-            fo = [r["forest"][i]["mean"] for r in rs if len(r["forest"]) > i]
-            cells.append(f"{_fmt(net)} / {_fmt(fo)} (n={len(net)})" if net else "–")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    head = ["variant", "dataset", "k", "runs", *TRAIN_HEAD]
+    head += [f"round {i} net / forest" for i in range(1, n_rounds)]
+    lines = [[label, ds, k, str(len(rs)), *_train_cells(rs),
+              *_round_cells(rs, n_rounds, counted=True)]
+             for (label, ds, k), rs in sorted(groups.items())]
+    return _table(head, lines)
 
 
 def class_table(rows: list[dict]) -> str:
