@@ -116,17 +116,21 @@ def test_round_on_a_2d_image():
     assert result.mask.shape == SHAPE[1:] and result.entropy.shape == SHAPE[1:]
 
 
+def stop_on(control: TrainControl, stage: Stage):
+    """An ``on_event`` for :func:`run` that presses Stop at the first step of ``stage``."""
+    def on_event(ev):
+        if isinstance(ev, ProgressEvent) and ev.stage is stage:
+            control.request_stop()
+    return on_event
+
+
 def test_stop_during_pretraining_keeps_the_first_look():
     image, scribbles = volume()
     control = TrainControl()
-
-    def stop_in_global(ev):
-        if isinstance(ev, ProgressEvent) and ev.stage is Stage.GLOBAL:
-            control.request_stop()
-
     events, result = run(training_round(image, scribbles, class_names=CLASSES,
                                         config=tiny_config(), control=control,
-                                        first_look_steps=LOOK_STEPS), stop_in_global)
+                                        first_look_steps=LOOK_STEPS),
+                         stop_on(control, Stage.GLOBAL))
     assert stages(events).count(Stage.GLOBAL) == 1, "stopped after the current step"
     assert not {Stage.LOCAL, Stage.FINETUNE} & set(stages(events))
     assert result.stopped and result.model.finetuned
@@ -139,14 +143,10 @@ def test_stop_during_pretraining_keeps_the_first_look():
 def test_stop_during_the_first_look_skips_pretraining():
     image, scribbles = volume()
     control = TrainControl()
-
-    def stop_at_once(ev):
-        if isinstance(ev, ProgressEvent) and ev.stage is Stage.FIRST_LOOK:
-            control.request_stop()
-
     events, result = run(training_round(image, scribbles, class_names=CLASSES,
                                         config=tiny_config(), control=control,
-                                        first_look_steps=LOOK_STEPS), stop_at_once)
+                                        first_look_steps=LOOK_STEPS),
+                         stop_on(control, Stage.FIRST_LOOK))
     assert set(stages(events)) == {Stage.FIRST_LOOK, Stage.PREDICT}
     assert stages(events).count(Stage.FIRST_LOOK) == 1
     assert result.stopped and result.model.finetuned and result.mask.shape == SHAPE
