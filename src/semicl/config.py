@@ -24,6 +24,7 @@ SMALL_DATA_BATCH = 4
 LocalMode = Literal["exact", "stride", "block", "self"]
 LOCAL_MODES: tuple[str, ...] = ("exact", "stride", "block", "self")
 LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
+NORMS: tuple[str, ...] = ("auto", "instance", "batch")
 
 
 @dataclass
@@ -35,10 +36,18 @@ class ModelConfig:
     depth: int = 4
     global_dim: int = 128  #: projection size of the global (SimCLR) head
     local_dim: int = 128  #: embedding size of the dense (pixel) head
+    #: feature normalisation: "instance" (per slice statistics), "batch" (statistics of
+    #: the training batches, fixed at prediction, so a pixel's output does not depend on
+    #: how much of its slice is empty air, nor on whether it was seen in a window), or
+    #: "auto": batch when training runs on windows of larger slices (``patch_size``),
+    #: instance otherwise (:meth:`TrainConfig.resolved_norm`)
+    norm: str = "auto"
 
     def validate(self) -> None:
         if self.base_width < 1 or self.depth < 1 or self.in_channels < 1:
             raise SemiclError("base_width, depth and in_channels must be positive integers.")
+        if self.norm not in NORMS:
+            raise SemiclError(f"model norm must be one of {NORMS}, got {self.norm!r}.")
 
 
 @dataclass
@@ -133,14 +142,20 @@ class FinetuneConfig(StageConfig):
     background_prior: float = 0.1
     #: strokes: floor on the fine-tuning steps (a 181 x 217 x 181 MRI is not fitted in 150)
     stroke_min_steps: int = 300
+    #: strokes: the fine-tuned network is the exponential moving average of its weights
+    #: over the steps (decay per step; 0 = the last step's weights). What strokes leave
+    #: open (pixels far from any) otherwise swings from step to step.
+    ema_decay: float = 0.99
 
     def validate(self, name: str) -> None:
         super().validate(name)
         if self.labels not in LABEL_KINDS:
             raise SemiclError(f"{name}: labels must be one of {LABEL_KINDS}, got {self.labels!r}.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight) < 0 \
-                or self.affinity_radius < 1 or self.unlabelled_batch < 0 or self.stroke_min_steps < 0:
-            raise SemiclError(f"{name}: stroke terms must be >= 0 and affinity_radius >= 1.")
+                or self.affinity_radius < 1 or self.unlabelled_batch < 0 or self.stroke_min_steps < 0 \
+                or not 0 <= self.ema_decay < 1:
+            raise SemiclError(f"{name}: stroke terms must be >= 0, affinity_radius >= 1 and "
+                              "0 <= ema_decay < 1.")
 
     def from_strokes(self, targets) -> bool:
         """Whether ``targets`` (-1 = unpainted) are strokes rather than dense labels."""
@@ -162,6 +177,9 @@ class TrainConfig:
     amp: bool = True  #: bf16/fp16 autocast on CUDA (ignored on CPU)
     channels_last: bool | None = None  #: NHWC memory format; None = on CUDA only
     image_size: tuple[int, int] | None = None  #: pad/crop slices to this size; None = native
+    #: train every stage on patch_size x patch_size windows of larger slices (data/windows.py);
+    #: None = whole slices. Prediction always runs on whole slices.
+    patch_size: int | None = None
     slice_axis: int = 0
     num_threads: int | None = None  #: torch CPU threads; None = leave as is
     augment: bool = True
@@ -182,6 +200,21 @@ class TrainConfig:
         self.finetune.validate("fine-tuning")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
             raise SemiclError("image_size must be two integers >= 8, or None for native size.")
+        multiple = 2 ** self.model.depth
+        if self.patch_size is not None and (self.patch_size < 2 * multiple
+                                            or self.patch_size % multiple):
+            raise SemiclError(f"patch_size must be a multiple of {multiple} (2**depth), at "
+                              f"least {2 * multiple}, or None; got {self.patch_size}.")
+
+    def resolved_norm(self, height: int, width: int) -> str:
+        """``model.norm`` for slices of ``height`` x ``width``, "auto" decided: windows
+        (slices larger than ``patch_size``) need "batch" — an instance-normed network
+        trained on 96-px windows of Colin27 scored 0.11 on whole slices, 0.28 batch-normed
+        (docs/benchmarks.md) — and small slices keep "instance"."""
+        if self.model.norm != "auto":
+            return self.model.norm
+        windows = self.patch_size is not None and max(height, width) > self.patch_size
+        return "batch" if windows else "instance"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,6 +230,8 @@ class TrainConfig:
         sub = {"model": ModelConfig, "global_stage": GlobalConfig,
                "local_stage": LocalConfig, "finetune": FinetuneConfig}
         for k, v in d.items():
+            if k == "model" and "norm" not in v:
+                v = {**v, "norm": "instance"}  # saved before the field existed
             if k in sub:
                 kw[k] = sub[k](**v)
             elif k == "image_size" and v is not None:

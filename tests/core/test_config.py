@@ -88,3 +88,26 @@ def test_stroke_floor_lengthens_preset_fine_tuning_only_from_strokes():
     assert finetune_steps(cfg, lines) == cfg.stroke_min_steps == 300
     cfg.set_steps(20)  # an explicit length (first look, tests) is kept
     assert finetune_steps(cfg, lines) == 20
+
+
+def test_model_norm_is_validated():
+    from semicl.config import ModelConfig, TrainConfig
+    cfg = TrainConfig(model=ModelConfig(norm="layer"))
+    with pytest.raises(SemiclError, match="norm"):
+        cfg.validate()
+    round_trip = TrainConfig.from_dict(TrainConfig(model=ModelConfig(norm="batch")).to_dict())
+    assert round_trip.model.norm == "batch"
+
+
+def test_auto_norm_is_batch_only_for_windows_of_larger_slices():
+    from semicl.config import ModelConfig
+    cfg = TrainConfig(patch_size=96)
+    assert cfg.model.norm == "auto"
+    assert cfg.resolved_norm(181, 217) == "batch"
+    assert cfg.resolved_norm(48, 40) == "instance"  # MSD slices: no windows
+    assert TrainConfig().resolved_norm(512, 512) == "instance"  # no patch_size
+    assert TrainConfig(model=ModelConfig(norm="instance"), patch_size=96).resolved_norm(
+        512, 512) == "instance"
+    old = TrainConfig().to_dict()
+    del old["model"]["norm"]  # a checkpoint from before the field: instance-normed
+    assert TrainConfig.from_dict(old).model.norm == "instance"

@@ -260,3 +260,51 @@ def test_flip_setting_reaches_every_stage(flip, monkeypatch):
     image, scribbles, _ = synthetic()
     collect(train_on_image(image, scribbles, class_names=CLASSES, config=tiny_config(flip=flip)))
     assert made == [flip, flip, flip]  # global, local, fine-tuning
+
+
+def test_moving_average_ramps_its_decay():
+    from semicl.training.stages import moving_average
+
+    update = moving_average(0.99)
+    a, x = torch.zeros(1), torch.ones(1)
+    # after n = 1 update the decay is 2 / 11; late in a long run it is capped at 0.99
+    torch.testing.assert_close(update(a, x, torch.tensor(1)), torch.tensor([9 / 11]))
+    torch.testing.assert_close(update(a, x, 10_000), torch.tensor([0.01]))
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.9])
+def test_stroke_finetuning_ends_on_the_weight_average(decay):
+    """With ema_decay the network that comes back holds the average, not the last step."""
+    import copy
+
+    last = {}
+    control = TrainControl(watch=lambda net, step: last.update(copy.deepcopy(net.state_dict())))
+    image, scribbles, _ = synthetic()
+    cfg = tiny_config()
+    cfg.finetune = FinetuneConfig(steps=6, batch_size=2, labels="strokes", ema_decay=decay)
+    cfg.global_stage.enabled = cfg.local_stage.enabled = False
+    _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=cfg,
+                                      control=control))
+    kept = model.net.state_dict()
+    same = all(torch.equal(kept[k], last[k]) for k in kept)
+    assert same == (decay == 0)
+
+
+def test_windowed_training_on_slices_larger_than_the_patch(monkeypatch):
+    """patch_size: every stage trains on windows; prediction still covers whole slices."""
+    from semicl.models.unet import UNet
+
+    sizes = []
+    real = UNet.encode
+
+    def spy(self, x):
+        sizes.append(tuple(x.shape[-2:]))
+        return real(self, x)
+
+    monkeypatch.setattr(UNet, "encode", spy)
+    image, scribbles, _ = synthetic(size=40)
+    cfg = tiny_config(patch_size=16)
+    _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=cfg))
+    assert sizes and set(sizes) == {(16, 16)}  # global, local and fine-tuning steps
+    assert model.predict(image).mask.shape == image.shape
+    assert model.config.model.norm == "batch"  # "auto" resolved and saved with the model

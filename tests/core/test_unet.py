@@ -61,9 +61,10 @@ def test_deterministic_under_seed():
     assert not torch.equal(UNet(1, 4, 2)(x), outs[0])
 
 
-def test_eval_output_independent_of_batch():
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_eval_output_independent_of_batch(norm):
     torch.manual_seed(0)
-    net = UNet(1, 4, 3).eval()
+    net = UNet(1, 4, 3, norm).eval()
     x = torch.randn(4, 1, 24, 20)
     with torch.no_grad():
         batch = net(x)
@@ -71,6 +72,35 @@ def test_eval_output_independent_of_batch():
         other = net(torch.cat([x[2:3], 10 * torch.randn(3, 1, 24, 20)]))
     torch.testing.assert_close(batch[2:3], single, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(other[:1], single, atol=1e-5, rtol=1e-4)
+
+
+def _trained_a_little(norm: str) -> UNet:
+    torch.manual_seed(0)
+    net = UNet(1, 4, 3, norm)
+    with torch.no_grad():  # batch statistics: a few training-mode passes
+        for _ in range(3):
+            net(torch.rand(4, 1, 64, 64))
+    return net.eval()
+
+
+def test_batch_norm_output_ignores_air_beyond_the_receptive_field():
+    """With batch norm a pixel's prediction does not depend on how much empty air its slice
+    holds (the Colin27 failure of instance norm); with instance norm it does."""
+    torch.manual_seed(1)
+    head = torch.rand(1, 1, 128, 128)
+    with_air = torch.cat([head, torch.zeros(1, 1, 128, 128)], dim=3)
+    outs = {}
+    for norm in ("batch", "instance"):
+        net = _trained_a_little(norm)
+        with torch.no_grad():
+            outs[norm] = (net(head)[..., :48], net(with_air)[..., :128][..., :48])
+    torch.testing.assert_close(*outs["batch"], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(*outs["instance"], atol=1e-3)
+
+
+def test_unknown_norm_is_refused():
+    with pytest.raises(ValueError, match="norm"):
+        UNet(1, 4, 2, "group")
 
 
 def test_channels_last_matches_contiguous():

@@ -61,7 +61,9 @@ class SegmentationNet(nn.Module):
         self.model_cfg = model_cfg
         self.num_classes = int(num_classes)
         self.in_channels = model_cfg.in_channels
-        self.unet = UNet(model_cfg.in_channels, model_cfg.base_width, model_cfg.depth)
+        self.unet = UNet(model_cfg.in_channels, model_cfg.base_width, model_cfg.depth,
+                         # "auto" is decided by the training pipeline; built directly: instance
+                         "instance" if model_cfg.norm == "auto" else model_cfg.norm)
         bc = self.unet.bottleneck_channels
         self.global_head = GlobalProjectionHead(bc, bc, model_cfg.global_dim)
         self.local_head = DenseProjectionHead(

@@ -22,6 +22,9 @@ Deviations from the reference code, on purpose:
   carries almost no information about the image and the SimCLR loss cannot fall below
   log(2B-1) (seen here). GroupNorm everywhere fixed that but made fine-tuning converge far
   slower on MSD Hippocampus (mean Dice 0.36 vs 0.81 after 200 steps, same seed and data).
+* ``norm="batch"`` (``ModelConfig.norm``) swaps InstanceNorm for BatchNorm: statistics of
+  the training batches, frozen at prediction, so a pixel's output no longer depends on
+  the rest of its slice (how much of it is air) or on being seen in a training window.
 * The bottleneck is two plain conv blocks; the reference's "center" folds the first
   up-convolution into it. The feature maps are the same shapes either way.
 
@@ -30,7 +33,7 @@ height and width become multiples of ``2**depth`` (and at least ``2 * 2**depth``
 bottleneck has at least 2×2 pixels and instance statistics stay defined), and
 :meth:`UNet.decode` crops the output back. Zero padding was chosen over reflection because it
 works for every size (reflection needs the pad to be smaller than the image) and because
-normalised MR/CT backgrounds are near zero. Normalisation is per instance, so in eval mode
+normalised MR/CT backgrounds are near zero. With either norm, in eval mode
 the output for a slice never depends on the other slices of its batch.
 """
 
@@ -84,17 +87,22 @@ class EncoderFeatures(list):
 class ConvBlock(nn.Sequential):
     """Two repeats of Conv3x3 (padding 1) → InstanceNorm2d(affine) → LeakyReLU(0.01).
 
-    With ``norm=False`` the normalisation is left out (the bottleneck).
+    ``norm="batch"`` uses BatchNorm2d instead (``ModelConfig.norm``); ``norm=None``
+    leaves the normalisation out (the bottleneck).
 
     Maps ``(B, in_ch, H, W)`` to ``(B, out_ch, H, W)``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, norm: bool = True) -> None:
+    def __init__(self, in_ch: int, out_ch: int, norm: str | None = "instance") -> None:
         layers: list[nn.Module] = []
         for c_in in (in_ch, out_ch):
             layers.append(nn.Conv2d(c_in, out_ch, kernel_size=3, padding=1))
-            if norm:
+            if norm == "instance":
                 layers.append(nn.InstanceNorm2d(out_ch, affine=True))
+            elif norm == "batch":
+                layers.append(nn.BatchNorm2d(out_ch))
+            elif norm is not None:
+                raise ValueError(f"norm must be 'instance', 'batch' or None, got {norm!r}.")
             layers.append(nn.LeakyReLU(0.01, inplace=True))
         super().__init__(*layers)
 
@@ -119,7 +127,8 @@ class UNet(nn.Module):
         ``base_width``, the channels of :meth:`decode`'s output.
     """
 
-    def __init__(self, in_channels: int = 1, base_width: int = 16, depth: int = 4) -> None:
+    def __init__(self, in_channels: int = 1, base_width: int = 16, depth: int = 4,
+                 norm: str = "instance") -> None:
         super().__init__()
         if in_channels < 1 or base_width < 1 or depth < 1:
             raise ValueError(
@@ -136,17 +145,17 @@ class UNet(nn.Module):
         self.encoder = nn.ModuleList()
         c_prev = in_channels
         for w in widths[:-1]:
-            self.encoder.append(ConvBlock(c_prev, w))
+            self.encoder.append(ConvBlock(c_prev, w, norm))
             c_prev = w
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = ConvBlock(widths[-2], widths[-1], norm=False)
+        self.bottleneck = ConvBlock(widths[-2], widths[-1], norm=None)
 
         # Decoder modules are stored deepest first, in the order they run.
         self.ups = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for i in reversed(range(depth)):
             self.ups.append(nn.ConvTranspose2d(widths[i + 1], widths[i], kernel_size=2, stride=2))
-            self.decoder.append(ConvBlock(2 * widths[i], widths[i]))
+            self.decoder.append(ConvBlock(2 * widths[i], widths[i], norm))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -156,7 +165,7 @@ class UNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=0.01, nonlinearity="leaky_relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.InstanceNorm2d) and m.affine:
+            elif isinstance(m, (nn.InstanceNorm2d, nn.BatchNorm2d)) and m.affine:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Generator
 
 import torch
@@ -49,6 +50,9 @@ def train(
     """
     config.validate()
     data.check()
+    norm = init.config.model.norm if init is not None else config.resolved_norm(
+        *data.unlabelled.shape[-2:])
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, norm=norm))
     device = resolve_device(config.device)
     set_cpu_threads(config.num_threads)
     seed_everything(config.seed)
@@ -61,7 +65,8 @@ def train(
     on_device = data.to(device)
     history: list[tuple[str, int, float]] = list(init.history) if init is not None else []
     common = dict(device=device, amp=config.amp, generator=generator, control=control,
-                  augment=config.augment, flip=config.flip)
+                  augment=config.augment, flip=config.flip,
+                  patch_size=config.patch_size)
 
     stages = []
     if pretrain and config.global_stage.enabled:

@@ -25,6 +25,7 @@ import torch
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig
 from semicl.data.augment import IntensityAugment, SpatialAugment
+from semicl.data.windows import WindowSampler
 from semicl.losses import (
     AffinityLoss,
     NTXentLoss,
@@ -50,6 +51,7 @@ def run_global(
     control: TrainControl | None = None,
     augment: bool = True,
     flip: bool = False,
+    patch_size: int | None = None,
 ) -> Generator[object, None, int]:
     """Stage 1: SimCLR on all slices. Trains the encoder, bottleneck and global head."""
     images = data.unlabelled
@@ -57,6 +59,7 @@ def run_global(
     intensity = IntensityAugment()
     criterion = NTXentLoss(temperature=cfg.temperature)
     batch = max(2, cfg.resolved_batch(len(images)))
+    windows = WindowSampler(patch_size, *images.shape[2:])
 
     def view(x: torch.Tensor) -> torch.Tensor:
         if spatial is not None:
@@ -65,7 +68,8 @@ def run_global(
         return x
 
     def loss_fn(step: int) -> torch.Tensor:
-        x = images[draw_indices(len(images), batch, generator)]
+        idx = draw_indices(len(images), batch, generator)
+        x, _ = windows.draw(images[idx], idx, generator)
         z = net.global_embedding(torch.cat([view(x), view(x)]))
         z1, z2 = z.float().chunk(2)
         return criterion(z1, z2)
@@ -102,6 +106,7 @@ def run_local(
     control: TrainControl | None = None,
     augment: bool = True,
     flip: bool = False,
+    patch_size: int | None = None,
 ) -> Generator[object, None, int]:
     """Stage 2: local contrastive pretraining of encoder + decoder + dense head."""
     supervised = cfg.mode != "self"
@@ -111,11 +116,12 @@ def run_local(
     intensity = IntensityAugment()
     criterion = local_criterion(cfg)
     batch = cfg.resolved_batch(len(images))
+    windows = WindowSampler(patch_size, *images.shape[2:], targets)
 
     def loss_fn(step: int) -> torch.Tensor:
         idx = draw_indices(len(images), batch, generator)
-        x = images[idx]
-        y = targets[idx] if targets is not None else None
+        x, y = windows.draw(images[idx], idx, generator,
+                            targets[idx] if targets is not None else None)
         if spatial is not None:
             x, y = spatial(x, y, generator)
         v1, _ = intensity(x, None, generator)
@@ -162,12 +168,14 @@ def run_finetune(
     control: TrainControl | None = None,
     augment: bool = True,
     flip: bool = False,
+    patch_size: int | None = None,
 ) -> Generator[object, None, int]:
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
 
     From strokes (``cfg.from_strokes``): CE on the painted pixels, plus the affinity
     (local CRF) term on every pixel and a weak background prior on the unpainted ones,
-    over the painted slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice.
+    over the painted slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice;
+    the network ends with an exponential moving average of its weights (``cfg.ema_decay``).
     """
     spatial = SpatialAugment(flip=flip, **FINETUNE_SPATIAL) if augment else None
     intensity = IntensityAugment() if augment else None
@@ -178,6 +186,8 @@ def run_finetune(
     extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0) else 0
     batch = cfg.resolved_batch(len(data.images))
     steps = finetune_steps(cfg, data.targets)
+    windows = WindowSampler(patch_size, *data.images.shape[2:], data.targets)
+    other_windows = WindowSampler(patch_size, *data.unlabelled.shape[2:])
     last_preview = [float("-inf")]
 
     def augmented(x: torch.Tensor, y: torch.Tensor | None):
@@ -189,10 +199,11 @@ def run_finetune(
 
     def loss_fn(step: int) -> torch.Tensor:
         idx = draw_indices(len(data.images), batch, generator)
-        x, y = augmented(data.images[idx], data.targets[idx])
+        x, y = augmented(*windows.draw(data.images[idx], idx, generator, data.targets[idx]))
         if extra:
-            xu, _ = augmented(data.unlabelled[draw_indices(len(data.unlabelled), extra,
-                                                           generator)], None)
+            other = draw_indices(len(data.unlabelled), extra, generator)
+            xu, _ = augmented(other_windows.draw(data.unlabelled[other], other, generator)[0],
+                              None)
             x = torch.cat([x, xu])
         logits = net(x).float()
         loss = criterion(logits[: len(y)], y)
@@ -205,7 +216,13 @@ def run_finetune(
             loss = loss - prior * torch.log_softmax(logits, 1)[:, 0][unpainted].mean()
         return loss
 
+    average = (torch.optim.swa_utils.AveragedModel(net, avg_fn=moving_average(cfg.ema_decay),
+                                                   use_buffers=True)
+               if strokes and cfg.ema_decay > 0 else None)
+
     def previews(step: int) -> Iterator[PreviewEvent]:
+        if average is not None:
+            average.update_parameters(net)
         if control is not None and control.watch is not None:
             control.watch(net, step)
         if control is None or control.preview_slice is None or data.preview is None:
@@ -220,12 +237,25 @@ def run_finetune(
         last_preview[0] = time.perf_counter()
 
     params = net.stage_parameters("seg")
-    return (
-        yield from optimise(
-            Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
-            after_step=previews,
-        )
+    done = yield from optimise(
+        Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        device=device, amp=amp, control=control, after_step=previews,
     )
+    if average is not None and done > 0:
+        net.load_state_dict(average.module.state_dict())
+    return done
+
+
+def moving_average(decay: float):
+    """``AveragedModel`` update: an exponential moving average whose decay ramps up as
+    ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so a short run (the first look)
+    is not dragged back to its first, untrained weights."""
+
+    def update(averaged: torch.Tensor, current: torch.Tensor, n) -> torch.Tensor:
+        d = min(decay, (1.0 + int(n)) / (10.0 + int(n)))
+        return d * averaged + (1.0 - d) * current
+
+    return update
 
 
 @torch.no_grad()
