@@ -18,6 +18,7 @@ from semicl.errors import SemiclError
 from napari_semicl import _colors
 
 ROLE = "semicl_role"  #: layer.metadata key: "scribbles", "corrections", "prediction", "uncertainty"
+CLASS_NAMES = "semicl_class_names"  #: layer.metadata key: class names, background first
 PREDICTION = "prediction"
 CORRECTIONS = "corrections"
 UNCERTAINTY = "uncertainty"
@@ -31,6 +32,19 @@ class InputError(SemiclError):
 def role(layer: Any) -> str | None:
     """The semicl role recorded in ``layer.metadata`` (None for user layers)."""
     return (getattr(layer, "metadata", None) or {}).get(ROLE)
+
+
+def class_names(layer: Any) -> list[str] | None:
+    """The class names kept in a layer's metadata (None when absent or fewer than two)."""
+    names = (getattr(layer, "metadata", None) or {}).get(CLASS_NAMES)
+    return [str(n) for n in names] if names and len(names) >= 2 else None
+
+
+def keep_class_names(layer: Any, names: list[str]) -> None:
+    """Keep ``names`` with the layer (its metadata), so they come back with the layer when
+    the widget is closed and opened again, or when the layer is picked again."""
+    if layer is not None and class_names(layer) != list(names):
+        layer.metadata = {**(layer.metadata or {}), CLASS_NAMES: list(names)}
 
 
 def image_array(layer: Any) -> np.ndarray:

@@ -144,7 +144,7 @@ class SemiclWidget(QWidget):
         c.status.connect(self.status.setText)
         c.autosave.on_folder = self._update_buttons
         self.classes.picked.connect(self._on_class_picked)
-        self.classes.changed.connect(lambda _names: self._schedule_autosave())
+        self.classes.changed.connect(self._on_classes_changed)
         self.pickers.image_changed.connect(self._on_image_picked)
         self.pickers.scribbles_changed.connect(self._on_scribbles_picked)
         self._keys = _shortcuts.bind(napari_viewer, self)
@@ -191,9 +191,13 @@ class SemiclWidget(QWidget):
 
     # -- layers ------------------------------------------------------------------------------
     def _on_image_picked(self, layer: Any) -> None:
-        names = (getattr(layer, "metadata", None) or {}).get("semicl_class_names")
+        names = _layers.class_names(layer)  # sample data names its classes
         if names and self.classes.names() == ["background", "structure 1"]:
-            self.classes.set_names(list(names))
+            self.classes.set_names(names)
+
+    def _on_classes_changed(self, names: list[str]) -> None:
+        _layers.keep_class_names(self.pickers.scribble_layer(), names)
+        self._schedule_autosave()
 
     def _on_scribbles_picked(self, layer: Any) -> None:
         if self._watched is not None:
@@ -206,6 +210,15 @@ class SemiclWidget(QWidget):
             return
         _layers.style_scribbles(layer)
         layer.events.paint.connect(self._schedule_autosave)
+        names = _layers.class_names(layer)  # the classes stay with the scribbles
+        if names is None:
+            _layers.keep_class_names(layer, self.classes.names())
+        elif names != self.classes.names():
+            self.classes.blockSignals(True)  # nothing changed that needs saving
+            try:
+                self.classes.set_names(names)
+            finally:
+                self.classes.blockSignals(False)
         folder = (layer.metadata or {}).get("semicl_session")
         if folder and Path(folder) != self.controller.autosave.folder:
             self._restore(folder)

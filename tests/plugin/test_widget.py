@@ -79,6 +79,32 @@ def test_class_list_colours_and_picking(docked):
     assert len(widget.classes.names()) == 2, "never fewer than background + one structure"
 
 
+def test_reopened_widget_keeps_the_classes_of_the_scribble_layer(docked):
+    """Closing the widget and opening it again (issue 12 item 9) brings back the classes
+    of the scribble layer; each scribble layer keeps its own classes."""
+    viewer, widget = docked()
+    viewer.add_image(np.zeros((3, 20, 20), np.float32), name="img")
+    widget.on_new_scribbles()
+    first = widget.pickers.scribble_layer()
+    widget.classes.add_class()
+    widget.classes.list.item(1).setText("tumour")
+    names = ["background", "tumour", "structure 2"]
+    assert widget.classes.names() == names
+    viewer.window.remove_dock_widget(widget)
+    _dock, again = viewer.window.add_plugin_dock_widget("napari-semicl",
+                                                        "Scribble segmentation")
+    assert again is not widget and again.pickers.scribble_layer() == first
+    assert again.classes.names() == names
+    again.on_new_scribbles()  # a new layer starts with the classes shown
+    second = again.pickers.scribble_layer()
+    assert second != first and again.classes.names() == names
+    again.classes.remove_last()
+    again.pickers.pick_scribbles(first.name)
+    assert again.classes.names() == names
+    again.pickers.pick_scribbles(second.name)
+    assert again.classes.names() == ["background", "tumour"]
+
+
 def test_presets_advanced_settings_and_devices(docked):
     from semicl.config import preset
     from semicl.device import available_devices
