@@ -11,6 +11,7 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from napari_semicl import _messages
+from napari_semicl._reader import remember_session_folder
 from napari_semicl._session import Session, SessionState, default_folder
 
 
@@ -32,6 +33,7 @@ class Autosaver:
         self.history: list[list[Any]] = []
         self._pending: tuple | None = None
         self._warned = False
+        self._remembered: Path | None = None  #: the folder napari opens with our reader
         self.on_folder: Any = None  #: called (no arguments) when the session folder changes
         self._timer = QTimer()
         self._timer.setSingleShot(True)
@@ -105,6 +107,9 @@ class Autosaver:
             session.save_array("scribbles", np.asarray(req.scribble_layer.data), scale)
         session.save_array("corrections", view.corrections(tuple(st.image_shape)), scale)
         session.save_state(st)
+        if self._remembered != session.folder:  # File > Open Folder: no reader question
+            remember_session_folder(session.folder)
+            self._remembered = session.folder
 
     def schedule(self, req: Any, view: Any, axis: int) -> None:
         """Scribbles or classes changed: save a couple of seconds after the user stops."""

@@ -3,16 +3,24 @@
 NIfTI voxel spacing becomes the layer ``scale``, so volumes look right and masks exported
 from them keep the spacing. The session reader restores the image, scribbles, corrections
 and prediction layers; the widget then restores class names, config and model.
+
+A session opens without a question: napari asks which reader to use whenever several accept a
+path, and napari's own reader accepts every folder. So the session reader claims only folders
+and ``session.json`` files (not every file), and each session folder the plugin writes or reads
+is remembered in napari's reader preferences (:func:`remember_session_folder`), as napari's
+dialog does with "Remember this choice for folders labeled as ...".
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from napari_semicl import _colors, _layers
 
 LayerData = tuple[Any, dict, str]
+PLUGIN = "napari-semicl"
 
 
 def _is_nifti(path: Any) -> bool:
@@ -49,13 +57,53 @@ def read_nifti(path: Any) -> list[LayerData]:
     return [nifti_layer(p) for p in paths]
 
 
-def get_session_reader(path: Any):
-    """Return :func:`read_session` for a semicl session folder, else None."""
-    from napari_semicl._session import is_session
+def session_folder(path: Any) -> Path | None:
+    """The session folder that ``path`` (the folder, or its ``session.json``) names, else None."""
+    from napari_semicl._session import SESSION_FILE, is_session
 
-    if isinstance(path, (str, Path)) and is_session(path):
-        return read_session
-    return None
+    if isinstance(path, list):
+        path = path[0] if len(path) == 1 else None
+    if not isinstance(path, (str, Path)):
+        return None
+    p = Path(path)
+    if p.name == SESSION_FILE and p.is_file():
+        p = p.parent
+    return p if is_session(p) else None
+
+
+def get_session_reader(path: Any):
+    """Return :func:`read_session` for a semicl session folder (or its session.json)."""
+    return read_session if session_folder(path) is not None else None
+
+
+def _preference_key(folder: str | Path) -> str:
+    """How napari matches a folder against its reader preferences: real path + separator."""
+    return os.path.realpath(folder).rstrip(os.sep) + os.sep
+
+
+def remember_session_folder(folder: str | Path) -> bool:
+    """Make napari open ``folder`` with the session reader without asking (True if added).
+
+    Adds ``<folder>/ -> napari-semicl`` to napari's reader preferences, never over another
+    reader the person chose for that folder, and drops our entries for folders that are no
+    longer sessions. Never raises: it only spares a question.
+    """
+    try:
+        from napari.settings import get_settings
+
+        from napari_semicl._session import is_session
+
+        plugins = get_settings().plugins
+        key = _preference_key(folder)
+        prefs = dict(plugins.extension2reader)
+        if key in prefs or not is_session(folder):
+            return False
+        kept = {k: v for k, v in prefs.items()
+                if v != PLUGIN or not os.path.isabs(k) or is_session(k)}
+        plugins.extension2reader = {**kept, key: PLUGIN}
+        return True
+    except Exception:  # noqa: BLE001 - settings unreadable or unwritable: napari will ask
+        return False
 
 
 def read_session(path: Any) -> list[LayerData]:
@@ -64,7 +112,10 @@ def read_session(path: Any) -> list[LayerData]:
 
     from napari_semicl._session import Session
 
-    folder = Path(path[0] if isinstance(path, list) else path).resolve()
+    folder = session_folder(path)
+    if folder is None:
+        raise SemiclError(f"{path} is not a semicl session folder (it has no session.json).")
+    folder = folder.resolve()
     session = Session(folder)
     state = session.load_state()
     image = session.load_image(state)
@@ -88,6 +139,9 @@ def read_session(path: Any) -> list[LayerData]:
         out.append((arr, {
             "name": role, **geo, "colormap": cmap(),
             "opacity": 0.5 if role == _layers.PREDICTION else 0.8,
-            "metadata": {**link, _layers.ROLE: role, "semicl_image": state.image_name},
+            "metadata": {**link, _layers.ROLE: role, "semicl_image": state.image_name,
+                         **({_layers.CLASS_NAMES: list(state.class_names)}
+                            if role == "scribbles" else {})},
         }, "labels"))
+    remember_session_folder(folder)  # opened with this reader once: never asked again
     return out

@@ -41,6 +41,17 @@ def _session_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture()
+def napari_settings(monkeypatch):
+    """napari's settings for this test only, in memory (reader preferences included), for
+    tests without a viewer (``make_napari_viewer`` resets the settings itself)."""
+    from napari import settings
+
+    fresh = settings.NapariSettings(config_path=None)
+    monkeypatch.setattr(settings, "_SETTINGS", fresh)
+    return fresh
+
+
+@pytest.fixture()
 def messages():
     """The plugin's notification record, emptied for this test."""
     from napari_semicl import _messages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,26 +105,69 @@ def test_sample_data_offline_is_a_notification(tmp_path, monkeypatch, messages):
     assert "SEMICL_DATA_DIR" in texts and "No network" in texts and "Colin27" in texts
 
 
-def test_session_folder_round_trip(tmp_path):
-    from napari_semicl._reader import get_session_reader
+def _session(folder: Path, image: np.ndarray, scribbles: np.ndarray) -> Path:
+    """A session folder written by the plugin's Session (as a colleague's copy would be)."""
     from napari_semicl._session import Session, SessionState
+
+    st = SessionState(image_name="vol", image_shape=list(image.shape), scale=[2.0, 1.0, 1.0],
+                      translate=[0.0, 0.0, 0.0], class_names=["background", "x"], axis=0,
+                      history=[["finetune", 1, 0.5]])
+    s = Session(folder)
+    s.save_array("image", image, st.scale)
+    s.save_array("scribbles", scribbles, st.scale)
+    s.save_state(st)
+    return folder
+
+
+def test_session_folder_round_trip(tmp_path, napari_settings):
+    from napari_semicl._reader import get_session_reader
+    from napari_semicl._session import Session
 
     folder = tmp_path / "s"
     image = np.random.default_rng(0).random((3, 8, 9)).astype(np.float32)
     scribbles = np.zeros(image.shape, np.uint8)
     scribbles[1, 2:4, 2:6] = 2
-    st = SessionState(image_name="vol", image_shape=list(image.shape), scale=[2.0, 1.0, 1.0],
-                      translate=[0.0, 0.0, 0.0], class_names=["background", "x"], axis=0)
-    s = Session(folder)
-    s.save_array("image", image, st.scale)
-    s.save_array("scribbles", scribbles, st.scale)
-    s.save_state(st)
+    _session(folder, image, scribbles)
     assert get_session_reader(str(tmp_path)) is None
     layers = get_session_reader(str(folder))(str(folder))
     kinds = {meta["name"]: (kind, arr) for arr, meta, kind in layers}
     assert kinds["vol"][0] == "image" and np.array_equal(kinds["vol"][1], image)
     assert kinds["scribbles"][0] == "labels" and np.array_equal(kinds["scribbles"][1], scribbles)
     assert Session(folder).load_state().class_names == ["background", "x"]
+    [scrib_meta] = [meta for _a, meta, _k in layers if meta["name"] == "scribbles"]
+    assert scrib_meta["metadata"]["semicl_class_names"] == ["background", "x"]
+
+
+def test_session_opens_without_a_reader_question(tmp_path, napari_settings):
+    """The session reader claims folders and session.json, never other files (napari would
+    ask which reader to use for each). A session opened once is remembered in napari's reader
+    preferences, so its folder opens without a question; a person's own choice is kept."""
+    from napari.components import ViewerModel
+    from napari.plugins import _initialize_plugins, _npe2
+
+    from napari_semicl._reader import remember_session_folder
+
+    _initialize_plugins()
+    image = np.zeros((3, 8, 9), np.float32)
+    folder = _session(tmp_path / "copied", image, np.zeros(image.shape, np.uint8))
+    tifffile.imwrite(tmp_path / "other.tif", image)
+    assert "napari-semicl" not in _npe2.get_readers(str(tmp_path / "other.tif"))
+    assert list(_npe2.get_readers(str(folder / "session.json"))) == ["napari-semicl"]
+    prefs = napari_settings.plugins
+    prefs.extension2reader = {"/gone/session/": "napari-semicl", "*.tif": "napari"}
+    viewer = ViewerModel()
+    layers = viewer.open(str(folder / "session.json"), plugin=None)  # File > Open
+    assert {(lay.name, lay.source.reader_plugin) for lay in layers} == {
+        ("vol", "napari-semicl"), ("scribbles", "napari-semicl")}
+    key = os.path.realpath(folder) + os.sep
+    assert prefs.extension2reader == {"*.tif": "napari", key: "napari-semicl"}
+    layers = viewer.open(str(folder), plugin=None)  # File > Open Folder, without a dialog
+    assert [lay.source.reader_plugin for lay in layers] == ["napari-semicl"] * 2
+    other = _session(tmp_path / "mine", image, np.zeros(image.shape, np.uint8))
+    prefs.extension2reader = {os.path.realpath(other) + os.sep: "napari"}
+    assert not remember_session_folder(other), "the person's choice for that folder stays"
+    assert not remember_session_folder(tmp_path), "not a session"
+    assert prefs.extension2reader == {os.path.realpath(other) + os.sep: "napari"}
 
 
 def test_manifest_is_valid_and_imports_stay_light():
