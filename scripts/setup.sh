@@ -3,7 +3,8 @@
 #   1. Debian/Ubuntu packages for Python venvs and for napari under Xvfb (Mesa GL),
 #   2. a virtual environment in .venv,
 #   3. torch (a CPU wheel, only when no torch is installed: a GPU user installs their
-#      CUDA build first, see README), then this project with its plugin and test extras.
+#      CUDA build first, see README), then this project with its plugin and test extras
+#      and both Qt bindings: PyQt5 (napari's default here) and PyQt6 (QT_API=pyqt6).
 # Re-running is fast: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +48,7 @@ fi
 
 stamp=.venv/.semicl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing napari-semicl (editable) with plugin and test extras"
-  .venv/bin/python -m pip install -q -e ".[plugin,pyqt5,dev]"
+  echo "setup: installing napari-semicl (editable) with plugin and test extras, PyQt5 and PyQt6"
+  .venv/bin/python -m pip install -q -e ".[plugin,pyqt5,pyqt6,dev]"
   touch "$stamp"
 fi

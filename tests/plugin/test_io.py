@@ -150,7 +150,7 @@ def test_session_opens_without_a_reader_question(tmp_path, napari_settings):
     _initialize_plugins()
     image = np.zeros((3, 8, 9), np.float32)
     folder = _session(tmp_path / "copied", image, np.zeros(image.shape, np.uint8))
-    tifffile.imwrite(tmp_path / "other.tif", image)
+    tifffile.imwrite(tmp_path / "other.tif", image[0])
     assert "napari-semicl" not in _npe2.get_readers(str(tmp_path / "other.tif"))
     assert list(_npe2.get_readers(str(folder / "session.json"))) == ["napari-semicl"]
     prefs = napari_settings.plugins
