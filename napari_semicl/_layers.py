@@ -7,15 +7,13 @@ handlers that run on the main thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from semicl.errors import SemiclError
 
-from napari_semicl import _colors
+from napari_semicl import _colors, _quiet_add
 
 ROLE = "semicl_role"  #: layer.metadata key: "scribbles", "corrections", "prediction", "uncertainty"
 CLASS_NAMES = "semicl_class_names"  #: layer.metadata key: class names, background first
@@ -124,51 +122,30 @@ def find_role(viewer: Any, name: str) -> Any:
     return None
 
 
-@contextmanager
-def unselected(viewer: Any) -> Iterator[None]:
-    """Add (or replace) layers without selecting them.
+def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, ...],
+                  data: np.ndarray | None = None) -> Any:
+    """The prediction or corrections Labels layer, created or re-shaped as needed.
 
-    napari makes a new layer the only selected (active) one; a person painting while the
-    network trains must stay on their layer, in their mode. On exit the selection, the
-    active layer and its mode are restored (if all of it was removed, napari's choice stays).
+    A new layer holds ``data`` (zeros when None; uint8, ``shape``) and is added without
+    taking the selection or the person's mode (:func:`_quiet_add.add_quietly`).
     """
-    sel = viewer.layers.selection
-    before, active = list(sel), sel.active
-    mode = getattr(active, "mode", None)
-    try:
-        yield
-    finally:
-        kept = [lay for lay in before if lay in viewer.layers]
-        if active is not None and active in viewer.layers:
-            sel.active = active
-            if mode is not None and active.mode != mode:
-                active.mode = mode
-        elif kept or not before:
-            sel.clear()
-            sel.update(kept)
+    from napari.layers import Labels
 
-
-def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, ...]) -> Any:
-    """The prediction or corrections Labels layer, created (zeros) or re-shaped as needed."""
     layer = find_role(viewer, which)
     if layer is not None and tuple(layer.data.shape) == tuple(shape):
         return layer
-    with unselected(viewer):
-        if layer is not None:
-            viewer.layers.remove(layer)
-        layer = viewer.add_labels(
-            np.zeros(shape, dtype=np.uint8),
-            name=which,
-            scale=tuple(image_layer.scale),
-            translate=tuple(image_layer.translate),
-            metadata={ROLE: which, "semicl_image": image_layer.name},
-            opacity=0.5 if which == PREDICTION else 0.7,
-        )
-    layer.colormap = (
-        _colors.prediction_colormap() if which == PREDICTION else _colors.scribble_colormap()
+    new = Labels(
+        np.zeros(shape, dtype=np.uint8) if data is None else data,
+        name=which,
+        scale=tuple(image_layer.scale),
+        translate=tuple(image_layer.translate),
+        metadata={ROLE: which, "semicl_image": image_layer.name},
+        opacity=0.5 if which == PREDICTION else 0.7,
+        colormap=(_colors.prediction_colormap() if which == PREDICTION
+                  else _colors.scribble_colormap()),
     )
-    layer.n_edit_dimensions = 2
-    return layer
+    new.n_edit_dimensions = 2
+    return _quiet_add.add_quietly(viewer, new, replace=layer)
 
 
 def write_slice(layer: Any, axis: int, index: int, values: np.ndarray) -> None:
@@ -193,20 +170,19 @@ def set_uncertainty(viewer: Any, image_layer: Any, entropy: np.ndarray | None, s
     if layer is not None and layer.data.shape == entropy.shape:
         layer.data = entropy
         return
-    with unselected(viewer):
-        if layer is not None:
-            viewer.layers.remove(layer)
-        viewer.add_image(
-            entropy,
-            name=UNCERTAINTY,
-            scale=tuple(image_layer.scale),
-            translate=tuple(image_layer.translate),
-            colormap="magma",
-            blending="additive",
-            opacity=0.6,
-            contrast_limits=(0.0, max(float(entropy.max()), 1e-6)),
-            metadata={ROLE: UNCERTAINTY},
-        )
+    from napari.layers import Image
+
+    _quiet_add.add_quietly(viewer, Image(
+        entropy,
+        name=UNCERTAINTY,
+        scale=tuple(image_layer.scale),
+        translate=tuple(image_layer.translate),
+        colormap="magma",
+        blending="additive",
+        opacity=0.6,
+        contrast_limits=(0.0, max(float(entropy.max()), 1e-6)),
+        metadata={ROLE: UNCERTAINTY},
+    ), replace=layer)
 
 
 def slice_axis(viewer: Any, layer: Any) -> int:
