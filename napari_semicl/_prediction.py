@@ -5,7 +5,9 @@ that differs from it was edited by the user, so before the layer is overwritten 
 preview of one slice, or the final prediction) those pixels are *harvested*: copied, as
 scribbles (class c -> scribble c + 1), into the "corrections" layer. Retrain then trains
 on scribbles plus corrections, and nothing the user painted is lost when the network
-disagrees. The user's scribble layer itself is never written.
+disagrees. Every refresh of the prediction then puts the corrections back on top of the
+network's mask (scribble c + 1 -> class c), so an edit stays where it was painted, and an
+export right after a refresh contains it. The user's scribble layer itself is never written.
 """
 
 from __future__ import annotations
@@ -41,15 +43,34 @@ class PredictionView:
             sl[self.axis] = index
         return tuple(sl)
 
-    def _ensure(self, shape: tuple[int, ...]) -> Any:
+    def _current(self, shape: tuple[int, ...]) -> Any:
+        """The prediction layer if it has ``shape`` (``shown`` then tracks it), else None."""
         layer = self.layer()
-        fresh = layer is None or tuple(layer.data.shape) != tuple(shape)
-        if fresh or self.shown is None or self.shown.shape != tuple(shape):
-            if not fresh:
-                self.harvest()
-            layer = _layers.ensure_labels(self.viewer, self.image_layer, _layers.PREDICTION, shape)
+        if layer is None or tuple(layer.data.shape) != tuple(shape):
+            return None
+        if self.shown is None or self.shown.shape != tuple(shape):
             self.shown = np.array(layer.data, copy=True)
         return layer
+
+    def _create(self, data: np.ndarray) -> Any:
+        """A new prediction layer holding ``data`` (it replaces one of another shape)."""
+        layer = _layers.ensure_labels(self.viewer, self.image_layer, _layers.PREDICTION,
+                                      data.shape, data=data)
+        self.shown = np.array(data, copy=True)
+        return layer
+
+    def _with_edits(self, region: tuple, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``mask`` (uint8, the network's values for ``region``) with the corrections on top:
+        a pixel the user edited keeps the class they gave it."""
+        out = np.array(mask, dtype=np.uint8, copy=True)
+        corr = self.corrections_layer(shape)
+        if corr is None:
+            return out
+        edits = np.asarray(corr.data[region])
+        painted = edits > 0
+        if painted.any():
+            out[painted] = (edits[painted] - 1).astype(np.uint8)
+        return out
 
     def harvest(self, index: int | None = None) -> int:
         """Copy edited prediction pixels (whole layer, or one slice) into "corrections"."""
@@ -72,29 +93,49 @@ class PredictionView:
         return n
 
     def show_slice(self, index: int, mask: np.ndarray) -> None:
-        """Show a live preview of one slice (harvesting edits on that slice first)."""
-        shape = tuple(self.image_layer.data.shape) if self.image_layer is not None else None
-        if shape is None:
+        """Show a live preview of one slice (harvesting edits on that slice first; the
+        edited pixels keep the user's values)."""
+        if self.image_layer is None:
             return
-        layer = self._ensure(shape)
-        self.harvest(index)
+        shape = tuple(self.image_layer.data.shape)
         region = self._region(index, len(shape))
-        self.shown[region] = mask
-        _layers.write_slice(layer, self.axis, index, mask)
+        layer = self._current(shape)
+        if layer is not None:
+            self.harvest(index)
+        values = self._with_edits(region, mask, shape)
+        if layer is None:  # the first preview: the new layer is made with it
+            data = np.zeros(shape, dtype=np.uint8)
+            data[region] = values
+            self._create(data)
+            return
+        self.shown[region] = values
+        _layers.write_slice(layer, self.axis, index, values)
 
     def show_full(self, mask: np.ndarray) -> None:
-        """Replace the whole prediction (harvesting every edit first)."""
-        layer = self._ensure(mask.shape)
-        self.harvest()
-        layer.data = np.asarray(mask, dtype=np.uint8).copy()
-        self.shown = np.array(layer.data, copy=True)
+        """Replace the whole prediction (harvesting every edit first; the edited pixels
+        keep the user's values)."""
+        shape = tuple(mask.shape)
+        layer = self._current(shape)
+        if layer is not None:
+            self.harvest()
+        values = self._with_edits(self._region(None, len(shape)), mask, shape)
+        if layer is None:
+            self._create(values)
+            return
+        layer.data = values
+        self.shown = np.array(values, copy=True)
 
-    def corrections(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        """A copy of the corrections layer (scribble convention), if it matches ``shape``."""
+    def corrections_layer(self, shape: tuple[int, ...]) -> Any:
+        """The corrections layer if it has ``shape``, else None."""
         corr = _layers.find_role(self.viewer, _layers.CORRECTIONS)
         if corr is None or tuple(corr.data.shape) != tuple(shape):
             return None
-        return np.array(corr.data, copy=True)
+        return corr
+
+    def corrections(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """A copy of the corrections layer (scribble convention), if it matches ``shape``."""
+        corr = self.corrections_layer(shape)
+        return None if corr is None else np.array(corr.data, copy=True)
 
     def merged(self, scribbles: np.ndarray) -> np.ndarray:
         """Scribbles with corrections filling unpainted pixels (the user's strokes win)."""
