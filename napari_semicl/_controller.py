@@ -22,6 +22,10 @@ from napari_semicl._autosave import Autosaver
 from napari_semicl._prediction import PredictionView
 
 
+#: Seconds between two updates of the progress bar and status line (and the stage's end).
+PROGRESS_EVERY_S = 0.25
+
+
 @dataclass
 class Request:
     """What the widget's controls say at the moment a button is pressed."""
@@ -208,7 +212,10 @@ class Controller(QObject):
                 self._pbar = progress(total=max(int(ev.total), 1), desc=title)
                 self._pbar_stage = key
             now = time.perf_counter()
-            if self.worker is worker and (now - self._pbar_t > 0.1 or ev.step >= ev.total):
+            # the bar and the status line are redrawn a few times a second, not per step
+            # (each redraw of a widget beside the GL canvas costs milliseconds)
+            if self.worker is worker and (now - self._pbar_t >= PROGRESS_EVERY_S
+                                          or ev.step >= ev.total):
                 self._pbar_t = now
                 self._pbar.update(max(0, int(ev.step) - self._pbar.n))
                 loss = "" if ev.loss is None else f", loss {ev.loss:.4f}"

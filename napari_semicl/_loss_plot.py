@@ -1,8 +1,9 @@
 """Live loss curve: one pyqtgraph curve per training stage, redrawn at most a few times a second.
 
-Points are appended cheaply on every event (:meth:`LossPlot.add`); a timer redraws, so a
-fast training loop cannot flood the event loop with repaints. Without pyqtgraph the
-widget degrades to a one-line text readout.
+Points are appended cheaply on every event (:meth:`LossPlot.add`); a timer redraws the
+curves and the readout line, so a fast training loop cannot flood the event loop with
+repaints (each repaint of a widget beside napari's GL canvas costs milliseconds). Without
+pyqtgraph the widget degrades to a one-line text readout.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ class LossPlot(QWidget):
         self._offset = 0  # cumulative step where the current stage started
         self._stage: str | None = None
         self._last_step = 0
-        self._dirty = False
-        self.readout = QLabel("Loss: —")
+        self._dirty: set[str] = set()  # stages with points not drawn yet
+        self._text = "Loss: —"
+        self.readout = QLabel(self._text)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         try:
@@ -63,7 +65,9 @@ class LossPlot(QWidget):
         self._offset = 0
         self._stage = None
         self._last_step = 0
-        self.readout.setText("Loss: —")
+        self._dirty.clear()
+        self._text = "Loss: —"
+        self.readout.setText(self._text)
 
     def add(self, stage: str, title: str, step: int, loss: float | None) -> None:
         """Record ``loss`` at ``step`` of ``stage`` (None losses are skipped)."""
@@ -76,21 +80,22 @@ class LossPlot(QWidget):
         xs, ys = self._points.setdefault(stage, ([], []))
         xs.append(self._offset + step)
         ys.append(float(loss))
-        self.readout.setText(f"{title}: step {step}, loss {loss:.4f}")
+        self._text = f"{title}: step {step}, loss {loss:.4f}"
         if stage not in self._curves and self.plot is not None:
             color = _STAGE_COLORS.get(stage, (200, 200, 200))
             self._curves[stage] = self.plot.plot([], [], pen=color, name=title)
-        self._dirty = True
+        self._dirty.add(stage)
 
     def points(self, stage: str) -> tuple[list[int], list[float]]:
         """The recorded (x, loss) points of ``stage``."""
         return self._points.get(stage, ([], []))
 
     def _redraw(self) -> None:
-        if not self._dirty or self.plot is None:
+        if not self._dirty:
             return
-        self._dirty = False
-        for stage, (xs, ys) in self._points.items():
+        stages, self._dirty = self._dirty, set()
+        self.readout.setText(self._text)
+        for stage in stages:  # only the curves that grew
             curve = self._curves.get(stage)
             if curve is not None:
-                curve.setData(xs, ys)
+                curve.setData(*self._points[stage])
