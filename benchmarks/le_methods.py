@@ -66,6 +66,7 @@ def bench_preset(name: str, dataset: str, steps: int | None = None,
     if name == "cpu":
         cfg = preset("quick")
         cfg.preset = "cpu"
+        cfg.patch_size = None  # whole slices, as when the stored grid rows were measured
         for stage, (n, b) in zip((cfg.global_stage, cfg.local_stage, cfg.finetune),
                                  CPU_STAGES[dataset]):
             stage.steps, stage.batch_size, stage.epochs = n, b, None
