@@ -10,6 +10,7 @@ functions, so importing the plugin stays cheap.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Generator
 from typing import Any
@@ -34,7 +35,12 @@ def warm_up() -> None:
             import torch._dynamo  # noqa: F401 - the slow lazy import of torch.optim
             import semicl.interactive  # noqa: F401
         except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
-            pass
+            return
+        # These imports leave enough new long-lived objects for Python's next *full*
+        # garbage collection (every thread stopped 0.3-0.4 s on 2 loaded cores) to come
+        # in the middle of the first round, often as its first overlay appears. It is
+        # made here instead, before any round (benchmarks/ui_lag.py, "gen 2" row).
+        gc.collect()
 
     import threading
 
