@@ -63,7 +63,8 @@ def validate_training_input(
 
 
 def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
-    """A fine-tune-only copy of ``config``: ``steps`` steps, batch <= 4, lr >= 3e-3.
+    """A fine-tune-only copy of ``config``: ``steps`` steps, batch <= 4, lr >= 3e-3, no
+    weight average.
 
     A rough network in seconds, not a good one; the plugin shows it while the full
     pipeline (pretraining included) runs.
@@ -74,6 +75,7 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
     ft.enabled = True
     ft.set_steps(steps)
     ft.batch_size, ft.lr = min(ft.batch_size, FIRST_LOOK_BATCH), max(ft.lr, FIRST_LOOK_LR)
+    ft.ema_decay = 0.0  # a few dozen steps: the last weights, not an average over them
     quick.validate()
     return quick
 

@@ -262,14 +262,21 @@ def test_flip_setting_reaches_every_stage(flip, monkeypatch):
     assert made == [flip, flip, flip]  # global, local, fine-tuning
 
 
-def test_moving_average_ramps_its_decay():
+def test_moving_average_is_the_bias_corrected_ema():
     from semicl.training.stages import moving_average
 
-    update = moving_average(0.99)
-    a, x = torch.zeros(1), torch.ones(1)
-    # after n = 1 update the decay is 2 / 11; late in a long run it is capped at 0.99
-    torch.testing.assert_close(update(a, x, torch.tensor(1)), torch.tensor([9 / 11]))
-    torch.testing.assert_close(update(a, x, 10_000), torch.tensor([0.01]))
+    decay = 0.9
+    update = moving_average(decay)
+    weights = [torch.tensor([float(w)]) for w in (3, -1, 4, 1, 5)]
+    avg = weights[0].clone()  # AveragedModel copies the first weights
+    for n, w in enumerate(weights[1:], start=1):
+        avg = update(avg, w, torch.tensor(n))
+    t = len(weights)
+    expected = sum((1 - decay) * decay ** (t - 1 - i) * w for i, w in enumerate(weights))
+    torch.testing.assert_close(avg, expected / (1 - decay ** t))
+    # late in a long run the decay is the configured one
+    torch.testing.assert_close(update(torch.zeros(1), torch.ones(1), 10_000),
+                               torch.tensor([1 - decay]))
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.9])

@@ -247,12 +247,14 @@ def run_finetune(
 
 
 def moving_average(decay: float):
-    """``AveragedModel`` update: an exponential moving average whose decay ramps up as
-    ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so a short run (the first look)
-    is not dragged back to its first, untrained weights."""
+    """``AveragedModel`` update: the bias-corrected exponential moving average (as Adam
+    corrects its moments), so after ``t`` weights the average is
+    ``sum_i (1 - decay) decay**(t - i) w_i / (1 - decay**t)``: no extra weight on the
+    first step's weights, and ``decay`` itself once ``t`` is large."""
 
     def update(averaged: torch.Tensor, current: torch.Tensor, n) -> torch.Tensor:
-        d = min(decay, (1.0 + int(n)) / (10.0 + int(n)))
+        t = int(n) + 1  # weights averaged once ``current`` is in (the first was copied)
+        d = decay * (1.0 - decay ** (t - 1)) / (1.0 - decay ** t)
         return d * averaged + (1.0 - d) * current
 
     return update
