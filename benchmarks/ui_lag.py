@@ -3,9 +3,12 @@
 A QTimer fires every ``--probe-ms``; the lag of each firing is how late it came (the time
 the event loop could not run). A second timer paints a dot on the scribble layer every
 200 ms (a user painting during training) and times each paint. The table gives p50 / p95
-/ max lag while idle, during each training stage and overall, plus the time from pressing
-Train to the first overlay (and to the first overlay of the pretrained network's
-fine-tuning), printed and written to ``benchmarks/results/ui_lag.md``.
+/ max lag while idle, during each training stage and overall, the main thread's time for
+each live preview (the first one creates the prediction layer), progress event and the
+round's end, and Python's full garbage collections during training; then the lags over
+100 ms with what overlapped them, and the time from pressing Train to the first overlay
+(and to the first overlay of the pretrained network's fine-tuning), printed and written to
+``benchmarks/results/ui_lag.md``.
 
 Run (a display is needed; Xvfb is enough)::
 
@@ -18,9 +21,11 @@ Target: p95 lag <= 100 ms during training; first overlay <= 15 s (quick preset).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,9 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     last = [time.perf_counter()]
     interval = args.probe_ms / 1000.0
 
+    stamped: list[tuple[float, float, str]] = []  # (time, lag, stage): probes while training
+
     def probe() -> None:
         now = time.perf_counter()
-        lags.setdefault(stage["now"], []).append(max(0.0, now - last[0] - interval))
+        lag = max(0.0, now - last[0] - interval)
+        lags.setdefault(stage["now"], []).append(lag)
+        if stage["now"] != "idle":
+            stamped.append((now, lag, stage["now"]))
         last[0] = now
 
     ctrl.progressed.connect(lambda key, _title, _ev: stage.__setitem__("now", key))
@@ -119,6 +129,22 @@ def main(argv: list[str] | None = None) -> int:
         updates.append(time.perf_counter() - t)
 
     ctrl.view.show_slice = timed_show
+    progress_calls: list[float] = []
+    ends: list[float] = []
+    on_yield, on_return = ctrl._on_yield, ctrl._on_return
+
+    def timed_yield(ev) -> None:  # the main thread's work for one event of the job
+        t = time.perf_counter()
+        on_yield(ev)
+        if not hasattr(ev, "mask"):
+            progress_calls.append(time.perf_counter() - t)
+
+    def timed_return(result) -> None:
+        t = time.perf_counter()
+        on_return(result)
+        ends.append(time.perf_counter() - t)
+
+    ctrl._on_yield, ctrl._on_return = timed_yield, timed_return  # bound when Train starts
     free = [z for z in range(gt.shape[0]) if z not in slices]
     rng = np.random.default_rng(0)
 
@@ -145,7 +171,21 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.002)
 
     pump(2.0)  # let the window settle
+    t_warm = time.perf_counter()  # the plugin's warm-up imports (a person paints meanwhile)
+    pump(120, until=lambda: not any(t.name == "semicl-warm-up" for t in threading.enumerate()))
+    t_warm = time.perf_counter() - t_warm
     last[0] = time.perf_counter()
+    collections: list[tuple[float, float, int]] = []  # (start, seconds, generation)
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:  # Python's collector stops every thread
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            collections.append((gc_start[0], time.perf_counter() - gc_start[0],
+                                int(info["generation"])))
+
+    gc.callbacks.append(on_gc)
     timer.start()
     pump(3.0)  # idle baseline
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -165,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     timer.stop()
     painter.stop()
+    gc.callbacks.remove(on_gc)
 
     first = overlays[0][0] - t0 if overlays else float("nan")
     first_main = next((t - t0 for t, st in overlays if st == "finetune"), float("nan"))
@@ -177,6 +218,25 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("all training", _stats(training)))
     rows.append(("paint() call", _stats(paints)))
     rows.append(("overlay update", _stats(updates)))
+    rows.append(("layer creation (1st overlay)", _stats(updates[:1])))
+    if overlays:  # every probe from the first overlay until 1 s after it was applied
+        t_make = overlays[0][0]
+        t_next = t_make + updates[0] + 1.0
+        rows.append(("lag around layer creation", _stats(
+            [lag for t, lag, _st in stamped if t_make <= t <= t_next])))
+    rows.append(("progress event", _stats(progress_calls)))
+    rows.append(("round end (final prediction)", _stats(ends)))
+    rows.append(("garbage collection, gen 2", _stats(
+        [d for t, d, g in collections if g == 2 and t >= t0])))
+    # the lags over 100 ms: when (s after Train), in which stage, and what ran then
+    spans = ([(t, u, "overlay") for (t, _st), u in zip(overlays, updates)]
+             + [(t, d, f"gc{g}") for t, d, g in collections if d > 0.02])
+    spikes = []
+    for t, lag, st in stamped:
+        if lag > 0.1:
+            what = sorted({w for a, d, w in spans if a < t and a + d > t - lag - 0.01})
+            spikes.append(f"{t - t0:.1f} s, {st}: {1000 * lag:.0f} ms"
+                          + (f" ({', '.join(what)})" if what else ""))
     torch_threads = __import__("torch").get_num_threads()
     cmd = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [
@@ -192,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         f"preset `{args.preset}`, first look {args.first_look} steps, preview every "
         f"{args.preview_s} s, probe every {args.probe_ms} ms, painting every 200 ms: "
         f"{'no' if args.no_paint else 'yes'}",
+        f"- waited {t_warm:.1f} s for the plugin's warm-up imports before the idle baseline "
+        "(a person paints meanwhile)",
         f"- time from pressing Train to the first overlay: **{first:.1f} s**"
         + (" (first look)" if args.first_look else ""),
         f"- time to the first overlay of the pretrained network (fine-tuning stage): "
@@ -202,15 +264,24 @@ def main(argv: list[str] | None = None) -> int:
         f"- main (GUI) thread CPU time during training: {main_cpu:.1f} s "
         f"({100 * main_cpu / max(t_end - t0, 1e-9):.0f}% of one core)",
         "",
-        "| phase | samples | p50 lag (ms) | p95 lag (ms) | max lag (ms) |",
+        "| phase | samples | p50 (ms) | p95 (ms) | max (ms) |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, (n, p50, p95, mx) in rows:
         lines.append(f"| {name} | {n} | {p50:.1f} | {p95:.1f} | {mx:.1f} |")
     lines.append("")
+    lines.append("Lags over 100 ms (seconds after Train; what overlapped them): "
+                 + ("; ".join(spikes) if spikes else "none") + ".")
+    lines.append("")
     lines.append("Lag = how late a 10 ms QTimer fired (0 = on time). `paint() call` = duration "
                  "of `Labels.paint` on the main thread (a user's brush dab); `overlay update` = "
-                 "main-thread time to apply one live preview (the first one creates the layer).")
+                 "main-thread time to apply one live preview (the first one creates the layer); "
+                 "`lag around layer creation` = lags of the probes from the first overlay "
+                 "until 1 s after it; `progress event` = main-thread time to apply one "
+                 "progress event (bar, status, loss curve; napari's progress bar processes "
+                 "pending Qt events inside it); `round end` = applying the job's result "
+                 "(final prediction, uncertainty, autosave); `garbage collection, gen 2` = "
+                 "Python's full collections during training (they stop every thread).")
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
