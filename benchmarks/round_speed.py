@@ -1,0 +1,144 @@
+"""Speed and memory of the plugin's Train / Retrain round on three ordinary image sizes.
+
+Issue #12 item 2: a 512 x 512 photograph (``skimage.data.camera``, 2-D, 2 classes), the
+Colin27 MRI (181 x 217 x 181, 4 classes) and one MSD hippocampus volume (~35 x 51 x 35,
+3 classes). Strokes come from the project's simulator (``semicl.scribbles.user_strokes``):
+on the photograph from its Otsu mask (the dark figure vs the rest), on the volumes from
+their ground truth (k = 5 / 3 slices, as in ``benchmarks/scribbles.py``). Each case runs
+in its own process (so the peak resident memory is that case's) with the plugin's
+settings: the quick preset, a 30-step first look, the torch threads the plugin's worker
+uses (all cores but one), then one Retrain after simulated correction strokes.
+
+    python benchmarks/round_speed.py              # all cases -> results/round_speed_cpu.md
+    python benchmarks/round_speed.py --cases camera --threads 2
+
+The event-loop lag while a round runs is measured in the real window by ``ui_lag.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+CASES = ("camera", "colin27", "msd")
+FIRST_LOOK_STEPS = 30  # the plugin's default (napari_semicl/_settings.py)
+OUT = Path(__file__).parent / "results" / "round_speed_cpu.md"
+
+
+def load(name: str, data: str | None):
+    """(image, mask, class names, axis, scribbles) of a case; 2-D for the photograph."""
+    from semicl.scribbles import user_strokes
+
+    if name == "camera":
+        from skimage.data import camera
+        from skimage.filters import threshold_otsu
+
+        image = camera()
+        mask = (image < threshold_otsu(image)).astype(np.uint8)
+        scribbles = user_strokes(mask, np.random.default_rng(0))
+        return image, mask, ["background", "figure"], 0, scribbles
+    from scribble_cases import load_case
+
+    case = load_case("colin27:k5" if name == "colin27" else "msd:hippocampus_015:k3", 0, data)
+    return case.image, case.mask, case.class_names, case.axis, case.scribbles
+
+
+def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, object]:
+    from semicl.interactive import training_round
+    from semicl.training.control import TrainControl
+
+    # the plugin previews the slice in view: the last painted one (a 2-D image: its only one)
+    painted = np.nonzero(np.any(scribbles, axis=tuple(i for i in range(3) if i != axis)))[0] \
+        if image.ndim == 3 else [0]
+    control = TrainControl(preview_slice=int(painted[-1]))
+    gen = training_round(image, scribbles, class_names=names, config=cfg, axis=axis,
+                         init=init, pretrain=init is None, control=control,
+                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
+    t0, first = time.perf_counter(), None
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            result = done.value
+            break
+        if first is None and type(ev).__name__ == "PreviewEvent":
+            first = time.perf_counter() - t0
+    return {"seconds": round(time.perf_counter() - t0, 1),
+            "first_overlay_s": None if first is None else round(first, 1)}, result
+
+
+def one(name: str, data: str | None, threads: int) -> dict:
+    """Train, then one Retrain after correction strokes; in this process."""
+    from semicl.config import preset
+    from semicl.metrics import dice_per_class
+    from semicl.scribbles import correction_strokes
+
+    torch.set_num_threads(threads)
+    image, mask, names, axis, scribbles = load(name, data)
+    cfg = preset("quick")
+    train, result = timed_round(image, scribbles, names, axis, cfg)
+    fix = correction_strokes(mask[None] if image.ndim == 2 else mask,
+                             result.mask[None] if image.ndim == 2 else result.mask,
+                             scribbles[None] if image.ndim == 2 else scribbles,
+                             0 if image.ndim == 2 else axis, np.random.default_rng(1))
+    fix = fix[0] if image.ndim == 2 else fix
+    retrain, result2 = timed_round(image, fix, names, axis, cfg, init=result.model)
+    dice = [float(np.mean(dice_per_class(r.mask.astype(np.int64), mask.astype(np.int64),
+                                         len(names)))) for r in (result, result2)]
+    return {"case": name, "shape": list(image.shape), "threads": threads,
+            "train": train, "retrain": retrain, "dice_whole_image": [round(d, 3) for d in dice],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| case | shape | threads | first overlay s | Train s | Retrain s | peak memory MB "
+            "| Dice after Train / Retrain (whole image) |\n|---|---|---|---|---|---|---|---|\n")
+    return head + "".join(
+        f"| {r['case']} | {'×'.join(map(str, r['shape']))} | {r['threads']} | "
+        f"{r['train']['first_overlay_s']} | {r['train']['seconds']} | {r['retrain']['seconds']} | "
+        f"{r['peak_rss_mb']} | {r['dice_whole_image'][0]:.3f} / {r['dice_whole_image'][1]:.3f} |\n"
+        for r in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="torch threads (default: the plugin's, all cores but one)")
+    ap.add_argument("--data", default=None, help="folder with the datasets (else $SEMICL_DATA_DIR)")
+    ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(one(args.one, args.data, args.threads)))
+        return 0
+    rows = []
+    for name in args.cases:
+        cmd = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
+        cmd += ["--data", args.data] if args.data else []
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    text = (f"Round speed (issue #12 item 2), preset quick, {platform.machine()}, "
+            f"{os.cpu_count()} cores, torch {torch.__version__}, "
+            f"load average at the end {os.getloadavg()[0]:.1f}\n\n{table(rows)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
