@@ -161,7 +161,3 @@ class Session:
         """``model.pt`` if it exists."""
         p = self._path("model.pt")
         return p if p.is_file() else None
-
-    def next_round(self, state: SessionState) -> int:
-        """1-based number of the next training round."""
-        return len(state.rounds) + 1

@@ -89,14 +89,6 @@ def mask_to_scribbles(mask: np.ndarray) -> np.ndarray:
     return targets_to_scribbles(m.astype(np.int64))
 
 
-def targets_to_mask(targets: np.ndarray) -> np.ndarray:
-    """Class indices (0 background, k structure) to a compact unsigned mask for export."""
-    t = np.asarray(targets)
-    if t.size and t.min() < 0:
-        raise LabelError("A mask cannot contain ignored (-1) pixels.")
-    return t.astype(np.uint8 if t.max(initial=0) < 256 else np.uint16)
-
-
 def default_class_names(num_classes: int) -> list[str]:
     """``['background', 'structure 1', ...]`` for ``num_classes`` classes including background."""
     if num_classes < 2:

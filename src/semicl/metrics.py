@@ -114,11 +114,6 @@ def dice_per_class(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.nda
     return _dice(inter[1:], ps[1:], gs[1:])
 
 
-def mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
-    """``nanmean`` of :func:`dice_per_class` (NaN if every class is absent from both)."""
-    return float(_nanmean(dice_per_class(pred, gt, num_classes)))
-
-
 class DiceAccumulator:
     """Accumulate Dice statistics over a set of volumes.
 

@@ -59,7 +59,6 @@ def test_matches_loop_reference(shape, r, grid, tau):
 
 def test_region_layout_covers_edges():
     loss = SelfSupervisedLocalLoss(region_size=3, grid=(3, 2))
-    assert loss.num_regions == 6
     assert loss.region_origins(10, 7) == ([0, 4, 7], [0, 4])
     assert SelfSupervisedLocalLoss(region_size=3, grid=(1, 2)).region_origins(9, 9) == ([3], [0, 6])
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from semicl.errors import LabelError, ShapeMismatchError
-from semicl.metrics import DiceAccumulator, dice_per_class, mean_foreground_dice
+from semicl.metrics import DiceAccumulator, dice_per_class
 
 
 def test_perfect_and_disjoint():
@@ -47,8 +47,6 @@ def test_empty_class_is_nan_and_skipped():
     pred = np.array([0, 1, 0, 0])
     d = dice_per_class(pred, gt, 3)  # class 2 absent from both
     assert d[0] == pytest.approx(2 / 3) and math.isnan(d[1])
-    assert mean_foreground_dice(pred, gt, 3) == pytest.approx(2 / 3)
-    assert math.isnan(mean_foreground_dice(np.zeros(4, int), np.zeros(4, int), 3))
     # predicted but absent from the ground truth scores 0, not NaN
     assert dice_per_class(np.array([0, 2]), np.array([0, 0]), 3)[1] == 0.0
 

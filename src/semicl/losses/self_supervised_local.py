@@ -81,11 +81,6 @@ class SelfSupervisedLocalLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, region_size={self.region_size}, grid={self.grid}"
 
-    @property
-    def num_regions(self) -> int:
-        """Number of regions per image and view."""
-        return self.grid[0] * self.grid[1]
-
     def region_origins(self, height: int, width: int) -> tuple[list[int], list[int]]:
         """Top rows and left columns of the grid regions on a ``height x width`` map."""
         r = self.region_size
