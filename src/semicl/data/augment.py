@@ -12,9 +12,10 @@ out-of-image target pixels as ignored. Here one affine per sample is applied to 
 (bilinear, zero padding) and its targets (nearest; pixels that come from outside the image
 become ``-1``), so labels stay exact integers and aligned with the image.
 
-Inputs are never modified in place and every call returns new tensors: the reference code's
-two stage-2 "views" were the same buffer (method notes §7.1); :class:`TwoViewTransform`
-draws the two views independently.
+Inputs are never modified in place and every call returns new tensors, so two calls on one
+batch give two independent views: the reference code's two stage-2 "views" were the same
+buffer (docs/method.md §6.1). The stages build their two views from these transforms
+(:mod:`semicl.training.stages`; tests/core/test_stage_views.py).
 """
 
 from __future__ import annotations
@@ -217,59 +218,3 @@ class IntensityAugment:
             noise = torch.randn(images.shape, generator=generator, device=gdev, dtype=dt).to(dev)
             out = out + self.noise_std * noise
         return out, targets
-
-
-class TwoViewTransform:
-    """Two independently augmented views of one batch.
-
-    Parameters
-    ----------
-    spatial : SpatialAugment or bool or None
-        ``True`` for default :class:`SpatialAugment`; ``False``/``None`` for none.
-    intensity : IntensityAugment or bool or None
-        ``True`` (default) for default :class:`IntensityAugment`.
-
-    Notes
-    -----
-    Global stage (SimCLR-style): ``TwoViewTransform(spatial=True, intensity=True)``.
-    Supervised local stage: ``TwoViewTransform(spatial=False)`` — intensity only, as in the
-    paper, so pixel ``(i, j)`` is the same anatomy in both views (needed by pixel-to-pixel
-    losses). With ``spatial=True`` the targets of each view are warped with that view's
-    geometry, which suits the label-supervised local loss too.
-    """
-
-    def __init__(
-        self,
-        spatial: SpatialAugment | bool | None = False,
-        intensity: IntensityAugment | bool | None = True,
-    ):
-        self.spatial = SpatialAugment() if spatial is True else (spatial or None)
-        self.intensity = IntensityAugment() if intensity is True else (intensity or None)
-        if self.spatial is None and self.intensity is None:
-            raise ValueError(
-                "TwoViewTransform needs a spatial or an intensity augmentation; "
-                "otherwise both views are identical."
-            )
-
-    def view(
-        self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None
-    ) -> Pair:
-        """One augmented view (new tensors)."""
-        out, t = images, targets
-        if self.spatial is not None:
-            out, t = self.spatial(out, t, generator)
-        if self.intensity is not None:
-            out, t = self.intensity(out, t, generator)
-        if t is not None and t is targets:
-            t = targets.clone()
-        return out, t
-
-    def __call__(
-        self, images: torch.Tensor, targets: torch.Tensor | None = None, generator=None
-    ) -> tuple[Pair, Pair]:
-        """Return ``((images1, targets1), (images2, targets2))``, drawn independently.
-
-        Shapes: images ``(B, C, H, W)``; targets ``(B, H, W)`` int64 or ``None``.
-        """
-        _check(images, targets)
-        return self.view(images, targets, generator), self.view(images, targets, generator)
