@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from semicl.errors import LabelError, ShapeMismatchError
+
+
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float; raises ValueError unless it is a finite number ``> 0``."""
+    if isinstance(temperature, bool) or not (
+        isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
+    ):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
+    return float(temperature)
 
 
 def check_view_pair(a: torch.Tensor, b: torch.Tensor, names: str, layout: str) -> None:

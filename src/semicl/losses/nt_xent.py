@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semicl.losses.checks import check_view_pair
+from semicl.losses.checks import check_temperature, check_view_pair
 
 __all__ = ["NTXentLoss"]
 
@@ -41,11 +39,7 @@ class NTXentLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.5) -> None:
         super().__init__()
-        if isinstance(temperature, bool) or not (
-            isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
-        ):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
-        self.temperature = float(temperature)
+        self.temperature = check_temperature(temperature)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

@@ -7,14 +7,12 @@ differ from the other regions of that slice.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from semicl.errors import ShapeMismatchError
-from semicl.losses.checks import check_view_pair
+from semicl.losses.checks import check_temperature, check_view_pair
 
 __all__ = ["SelfSupervisedLocalLoss"]
 
@@ -61,10 +59,7 @@ class SelfSupervisedLocalLoss(nn.Module):
         self, temperature: float = 0.1, region_size: int = 3, grid: int | tuple[int, int] = 4
     ) -> None:
         super().__init__()
-        if isinstance(temperature, bool) or not (
-            isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
-        ):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
+        self.temperature = check_temperature(temperature)
         if isinstance(region_size, bool) or not isinstance(region_size, int) or region_size < 1:
             raise ValueError(f"region_size must be an integer >= 1, got {region_size!r}.")
         gh, gw = (grid, grid) if isinstance(grid, int) else tuple(grid)
@@ -74,7 +69,6 @@ class SelfSupervisedLocalLoss(nn.Module):
             raise ValueError(
                 f"grid {grid!r} gives one region; at least 2 are needed for negatives."
             )
-        self.temperature = float(temperature)
         self.region_size = region_size
         self.grid = (gh, gw)
 

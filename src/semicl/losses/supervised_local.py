@@ -7,15 +7,13 @@ Three forms: exact (full resolution), stride (fixed sub-grid) and block (tiles).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from semicl.errors import LabelError, ShapeMismatchError
 from semicl.losses.anchor_logsumexp import weighted_anchor_logsumexp
-from semicl.losses.checks import check_targets
+from semicl.losses.checks import check_targets, check_temperature
 
 __all__ = ["SupervisedLocalContrastiveLoss"]
 
@@ -103,10 +101,7 @@ class SupervisedLocalContrastiveLoss(nn.Module):
         max_anchors: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(temperature, bool) or not (
-            isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0
-        ):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
+        self.temperature = check_temperature(temperature)
         for name, value, allow_none in (
             ("stride", stride, False),
             ("block_size", block_size, True),
@@ -117,7 +112,6 @@ class SupervisedLocalContrastiveLoss(nn.Module):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        self.temperature = float(temperature)
         self.stride = stride
         self.block_size = block_size
         self.chunk_size = chunk_size
