@@ -1,6 +1,6 @@
 """Foreground Dice scores: per volume, pooled over a set, and mean per volume.
 
-Two aggregations are reported because the literature uses both (method notes §4.5):
+Two aggregations are reported because the literature uses both (docs/method.md §6):
 
 * **pooled** — per class, ``2 ΣI / (ΣP + ΣG)`` with the sums over every voxel of every
   volume of the set. This is what Hu et al.'s code reports (its ``SegmentationMetric``

@@ -99,7 +99,7 @@ def test_seeded_reproducibility():
 
 @pytest.mark.parametrize("aug", [SpatialAugment(), IntensityAugment()])
 def test_successive_draws_differ_and_never_alias(aug):
-    """docs/method.md §6.1: the reference code's two views were one buffer."""
+    """docs/method.md §7.1: the reference code's two views were one buffer."""
     images, targets = _batch()
     g = _gen(0)
     v1, _ = aug(images, targets, g)

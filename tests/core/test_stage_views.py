@@ -1,4 +1,4 @@
-"""The two contrastive views the stages build are never identical (docs/method.md §6.1:
+"""The two contrastive views the stages build are never identical (docs/method.md §7.1:
 the reference code's two stage-2 views were one buffer), and the local stage's views
 stay aligned pixel for pixel (one spatial transform, two intensity draws)."""
 

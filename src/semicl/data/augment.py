@@ -14,7 +14,7 @@ become ``-1``), so labels stay exact integers and aligned with the image.
 
 Inputs are never modified in place and every call returns new tensors, so two calls on one
 batch give two independent views: the reference code's two stage-2 "views" were the same
-buffer (docs/method.md §6.1). The stages build their two views from these transforms
+buffer (docs/method.md §7.1). The stages build their two views from these transforms
 (:mod:`semicl.training.stages`; tests/core/test_stage_views.py).
 """
 

@@ -2,7 +2,7 @@
 
 * :class:`GlobalProjectionHead` — global average pool → Linear → ReLU → Linear (SimCLR).
   The reference code has no nonlinearity between its two linears and never trains the head
-  (method notes §7.1 item 5); here the head has a ReLU and is trained with the encoder.
+  (docs/method.md §7.2); here the head has a ReLU and is trained with the encoder.
 * :class:`DenseProjectionHead` — 1×1 conv → ReLU → 1×1 conv, a per-pixel MLP giving the
   local (pixel) embeddings of stage 2 (the reference ``mlp`` head has no ReLU).
 * :class:`SegmentationHead` — a 1×1 conv to class logits.

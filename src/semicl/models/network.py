@@ -1,7 +1,7 @@
 """The full model: a U-Net backbone with a global, a local and a segmentation head.
 
 One network serves all three stages, so weights flow between stages without any
-``strict=False`` key juggling (method notes §2.1, §7.1 item 8):
+``strict=False`` key juggling (docs/method.md §2, §7.3):
 
 * stage 1 (global) trains ``unet`` encoder + bottleneck and ``global_head``
   (:meth:`SegmentationNet.global_embedding`);

@@ -1,6 +1,6 @@
 """A 2-D U-Net backbone (encoder, bottleneck, decoder) without any output head.
 
-Architecture (after Hu et al. 2021, ``networks/unet_con.py``; see the method notes §2.1):
+Architecture (after Hu et al. 2021, ``networks/unet_con.py``; see docs/method.md §2, §7.4):
 
 * **Encoder.** ``depth`` levels; level ``i`` has two blocks of
   Conv3x3 (padding 1) → InstanceNorm2d(affine=True) → LeakyReLU(0.01), with
