@@ -7,31 +7,12 @@ receive them cheaply. ``PreviewEvent`` carries one small 2-D mask.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
 
+from semicl.stage import Stage
 
-class Stage(str, Enum):
-    """Pipeline stages, in order."""
-
-    GLOBAL = "global"  #: SimCLR pretraining of the encoder on all slices
-    LOCAL = "local"  #: supervised (or self-supervised) local contrastive pretraining
-    FINETUNE = "finetune"  #: cross-entropy + Dice on labelled pixels
-    PREDICT = "predict"  #: slice-wise inference
-    #: a few fine-tuning steps of a fresh network, so a rough overlay exists within
-    #: seconds of pressing Train (interactive rounds only; runs before GLOBAL)
-    FIRST_LOOK = "first_look"
-
-    @property
-    def title(self) -> str:
-        return {
-            Stage.GLOBAL: "Global contrastive pretraining",
-            Stage.LOCAL: "Local contrastive pretraining",
-            Stage.FINETUNE: "Fine-tuning",
-            Stage.PREDICT: "Prediction",
-            Stage.FIRST_LOOK: "First look",
-        }[self]
+__all__ = ["PreviewEvent", "ProgressEvent", "Stage"]
 
 
 @dataclass(frozen=True)
