@@ -63,7 +63,7 @@ def csv_list(kind):
 
 def stage_steps(text: str) -> dict[str, int]:
     """``global=860,local=500`` -> {"global": 860, "local": 500} (order kept)."""
-    names, out = tuple(TrainConfig().stages()), {}
+    names, out = tuple(stage.value for stage in TrainConfig().stages()), {}
     for part in filter(None, (x.strip() for x in text.split(","))):
         name, sep, n = part.partition("=")
         if not sep or name not in names or not n.isdigit() or int(n) < 1:

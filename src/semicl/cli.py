@@ -22,18 +22,20 @@ def _size(text: str) -> tuple[int, int] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from semicl.config import LOCAL_MODES, PRESETS
+    from semicl.stage import TRAINING_STAGES
+
     p = argparse.ArgumentParser(prog="semicl", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common_train(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", default="quick", choices=["quick", "paper"])
+        sp.add_argument("--preset", default="quick", choices=PRESETS)
         sp.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--axis", type=int, default=None, help="slice axis of 3-D volumes")
-        sp.add_argument("--local-mode", choices=["exact", "stride", "block", "self"])
-        sp.add_argument("--global-steps", type=int)
-        sp.add_argument("--local-steps", type=int)
-        sp.add_argument("--finetune-steps", type=int)
+        sp.add_argument("--local-mode", choices=LOCAL_MODES)
+        for stage in TRAINING_STAGES:  # --global-steps, --local-steps, --finetune-steps
+            sp.add_argument(f"--{stage.value}-steps", type=int)
         sp.add_argument("--no-global", action="store_true", help="skip global pretraining")
         sp.add_argument("--no-local", action="store_true", help="skip local pretraining")
         sp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -89,7 +91,7 @@ def configure(args: argparse.Namespace):
     if args.local_mode:
         cfg.local_stage.mode = args.local_mode
     for name, stage in cfg.stages().items():
-        steps = getattr(args, f"{name}_steps")
+        steps = getattr(args, f"{name.value}_steps")
         if steps is not None:
             stage.steps, stage.epochs = steps, None
     cfg.global_stage.enabled = not args.no_global

@@ -13,15 +13,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from semicl.errors import SemiclError
+from semicl.stage import TRAINING_STAGES, Stage
 
 #: Batches never exceed max(SMALL_DATA_BATCH, training slices): a batch of 16 drawn from
 #: three painted slices repeats each one five times, costing time and adding little.
 SMALL_DATA_BATCH = 4
 
-LocalMode = Literal["exact", "stride", "block", "self"]
 LOCAL_MODES: tuple[str, ...] = ("exact", "stride", "block", "self")
 LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
 NORMS: tuple[str, ...] = ("auto", "instance", "batch")
@@ -189,9 +189,14 @@ class TrainConfig:
     flip: bool = False
     preset: str = "custom"
 
-    def stages(self) -> dict[str, StageConfig]:
-        """The training stages by name, in pipeline order: ``global``, ``local``, ``finetune``."""
-        return {"global": self.global_stage, "local": self.local_stage, "finetune": self.finetune}
+    def stages(self) -> dict[Stage, StageConfig]:
+        """The settings of each of :data:`~semicl.stage.TRAINING_STAGES`, in pipeline order.
+
+        Keys are :class:`Stage` members, equal (and hashing equal) to their values, so
+        ``stages()["global"]`` works too; format a key with ``.value``.
+        """
+        return dict(zip(TRAINING_STAGES, (self.global_stage, self.local_stage, self.finetune),
+                        strict=True))
 
     def validate(self) -> None:
         self.model.validate()
@@ -279,7 +284,8 @@ def preset(name: str) -> TrainConfig:
             preset="paper",
         )
     else:
-        raise SemiclError(f"Unknown preset {name!r}; choose 'quick' or 'paper'.")
+        raise SemiclError(f"Unknown preset {name!r}; choose "
+                          f"{' or '.join(repr(p) for p in PRESETS)}.")
     cfg.validate()
     return cfg
 

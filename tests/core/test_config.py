@@ -50,11 +50,24 @@ def test_batches_shrink_on_tiny_data():
 
 
 def test_stages_by_name_in_pipeline_order():
+    from semicl.stage import TRAINING_STAGES, Stage
+
     cfg = preset("quick")
     stages = cfg.stages()
-    assert list(stages) == ["global", "local", "finetune"]
-    assert stages["global"] is cfg.global_stage and stages["local"] is cfg.local_stage
-    assert stages["finetune"] is cfg.finetune  # the live objects: edits reach the config
+    assert list(stages) == list(TRAINING_STAGES) == ["global", "local", "finetune"]
+    assert all(type(key) is Stage for key in stages)
+    assert stages[Stage.GLOBAL] is cfg.global_stage and stages[Stage.LOCAL] is cfg.local_stage
+    assert stages[Stage.FINETUNE] is cfg.finetune  # the live objects: edits reach the config
+    assert stages["finetune"] is cfg.finetune  # a member hashes as its value
+
+
+def test_unknown_preset_names_the_presets():
+    from semicl.config import PRESETS
+
+    with pytest.raises(SemiclError) as err:
+        preset("fast")
+    assert str(err.value) == "Unknown preset 'fast'; choose 'quick' or 'paper'."
+    assert all(repr(name) in str(err.value) for name in PRESETS)
 
 
 def test_finetune_reads_strokes_from_the_share_painted():

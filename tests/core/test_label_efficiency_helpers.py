@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -259,6 +260,8 @@ def test_stage_steps_study_preset():
     for bad in ("glob=3", "local=0", "local", "finetune=x"):
         with pytest.raises(SystemExit):
             label_efficiency.parse_args(["--stage-steps", bad])
+    with pytest.raises(argparse.ArgumentTypeError, match="with stage global, local or finetune$"):
+        label_efficiency.stage_steps("glob=3")  # the stage names, not Stage.FINETUNE
     with pytest.raises(ValueError, match="unknown stage"):
         le_methods.bench_preset("cpu", "hippocampus", stage_steps={"pre": 3})
     both = le_methods.bench_preset("cpu", "hippocampus", steps=5, stage_steps={"local": 7})

@@ -16,3 +16,29 @@ def test_events_reexport_the_one_stage_enum():
     from semicl.training import events
 
     assert events.Stage is Stage
+
+
+def _choices(parser, command: str, flag: str):
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return next(a for a in sub._actions if flag in a.option_strings).choices
+
+
+def test_cli_choices_are_the_config_constants():
+    from semicl.cli import build_parser
+    from semicl.config import LOCAL_MODES, PRESETS
+
+    parser = build_parser()
+    for command in ("train", "demo"):
+        assert list(_choices(parser, command, "--preset")) == list(PRESETS)
+        assert list(_choices(parser, command, "--local-mode")) == list(LOCAL_MODES)
+
+
+def test_cli_step_flags_follow_the_training_stages():
+    from semicl.cli import build_parser, configure
+
+    flags = [f"--{stage.value}-steps" for stage in TRAINING_STAGES]
+    assert flags == ["--global-steps", "--local-steps", "--finetune-steps"]
+    argv = ["demo", *(x for i, flag in enumerate(flags) for x in (flag, str(i + 7)))]
+    cfg = configure(build_parser().parse_args(argv))
+    assert [(st.steps, st.epochs) for st in cfg.stages().values()] == [(7, None), (8, None),
+                                                                        (9, None)]
