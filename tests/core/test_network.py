@@ -7,6 +7,7 @@ import torch
 
 from semicl.config import ModelConfig
 from semicl.models import SegmentationNet
+from semicl.stage import TRAINING_STAGES, Stage
 
 SIZES = [(33, 47), (61, 61), (64, 64), (17, 9)]
 
@@ -33,7 +34,7 @@ def test_shape_matrix_and_gradients(in_ch, num_classes, size, depth):
     assert logits.shape == (2, num_classes, *size)
     net.zero_grad(set_to_none=True)
     logits.square().mean().backward()
-    assert _finite_grads(net.stage_parameters("seg"))
+    assert _finite_grads(net.stage_parameters(Stage.FINETUNE))
     assert all(p.grad is None for p in net.head_parameters("global"))
 
     net.zero_grad(set_to_none=True)
@@ -66,6 +67,24 @@ def test_parameter_groups_partition_the_network():
         net.head_parameters("nope")
     with pytest.raises(ValueError):
         net.stage_parameters("nope")
+
+
+def _ids(params) -> list[int]:
+    return [id(p) for p in params]
+
+
+def test_stage_parameters_take_the_stage_or_its_value():
+    net = _net(depth=3)
+    heads = {Stage.GLOBAL: "global", Stage.LOCAL: "local", Stage.FINETUNE: "seg"}
+    for stage in TRAINING_STAGES:
+        params = _ids(net.stage_parameters(stage))
+        assert params == _ids(net.stage_parameters(stage.value))
+        assert set(_ids(net.head_parameters(heads[stage]))) <= set(params)
+    assert _ids(net.stage_parameters("seg")) == _ids(net.stage_parameters(Stage.FINETUNE))
+    assert not set(_ids(net.decoder_parameters())) & set(_ids(net.stage_parameters("global")))
+    for other in (Stage.PREDICT, Stage.FIRST_LOOK, "predict"):
+        with pytest.raises(ValueError, match="choose one of 'global', 'local', 'finetune'"):
+            net.stage_parameters(other)
 
 
 def test_embeddings_are_not_normalised():
@@ -145,4 +164,4 @@ def test_channels_last_and_bf16_autocast():
         g = net.global_embedding(x)
     assert logits.shape == (2, 3, 61, 61) and g.shape == (2, 6)
     (logits.float().mean() + g.float().mean()).backward()
-    assert _finite_grads(net.stage_parameters("seg"))
+    assert _finite_grads(net.stage_parameters(Stage.FINETUNE))

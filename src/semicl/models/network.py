@@ -25,6 +25,10 @@ from torch import Tensor, nn
 from semicl.config import ModelConfig
 from semicl.models.heads import DenseProjectionHead, GlobalProjectionHead, SegmentationHead
 from semicl.models.unet import UNet, check_image_batch
+from semicl.stage import TRAINING_STAGES, Stage
+
+#: the head each training stage trains (``head_parameters`` names heads after their modules)
+_STAGE_HEADS = {Stage.GLOBAL: "global", Stage.LOCAL: "local", Stage.FINETUNE: "seg"}
 
 
 class SegmentationNet(nn.Module):
@@ -149,14 +153,17 @@ class SegmentationNet(nn.Module):
             raise ValueError(f"Unknown head {which!r}; choose one of {sorted(heads)}.")
         return heads[which].parameters()
 
-    def stage_parameters(self, stage: str) -> list[nn.Parameter]:
-        """The parameters a stage's loss reaches: ``"global"``, ``"local"`` or ``"seg"``.
+    def stage_parameters(self, stage: Stage | str) -> list[nn.Parameter]:
+        """The parameters a training stage's loss reaches; ``stage``: a :class:`Stage` of
+        :data:`~semicl.stage.TRAINING_STAGES` or its value.
 
-        ``global`` = encoder + bottleneck + global head; ``local`` = whole U-Net + local head;
-        ``seg`` = whole U-Net + segmentation head.
+        ``GLOBAL`` = encoder + bottleneck + global head; ``LOCAL`` = whole U-Net + local
+        head; ``FINETUNE`` = whole U-Net + segmentation head.
         """
-        if stage == "global":
-            return [*self.encoder_parameters(), *self.head_parameters("global")]
-        if stage in ("local", "seg"):
-            return [*self.unet.parameters(), *self.head_parameters(stage)]
-        raise ValueError(f"Unknown stage {stage!r}; choose 'global', 'local' or 'seg'.")
+        if stage == "seg":  # FINETUNE's old name here, still passed by training/stages.py
+            stage = Stage.FINETUNE
+        if stage not in _STAGE_HEADS:
+            names = ", ".join(repr(s.value) for s in TRAINING_STAGES)
+            raise ValueError(f"Unknown stage {stage!r}; choose one of {names}.")
+        body = self.encoder_parameters() if stage == Stage.GLOBAL else self.unet.parameters()
+        return [*body, *self.head_parameters(_STAGE_HEADS[stage])]
