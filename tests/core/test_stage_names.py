@@ -42,3 +42,14 @@ def test_cli_step_flags_follow_the_training_stages():
     cfg = configure(build_parser().parse_args(argv))
     assert [(st.steps, st.epochs) for st in cfg.stages().values()] == [(7, None), (8, None),
                                                                         (9, None)]
+
+
+def test_pipeline_has_a_runner_for_each_configured_stage():
+    from semicl.config import TrainConfig
+    from semicl.training import stages
+    from semicl.training.pipeline import STAGE_RUNNERS
+
+    assert list(STAGE_RUNNERS) == list(TrainConfig().stages()) == list(TRAINING_STAGES)
+    assert [fn.__name__ for fn in STAGE_RUNNERS.values()] == [
+        "run_global", "run_local", "run_finetune"]
+    assert all(getattr(stages, fn.__name__) is fn for fn in STAGE_RUNNERS.values())

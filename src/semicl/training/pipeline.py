@@ -13,9 +13,12 @@ from semicl.device import resolve_device, seed_everything, set_cpu_threads
 from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
-from semicl.training.events import ProgressEvent
+from semicl.training.events import ProgressEvent, Stage
 from semicl.training.stages import run_finetune, run_global, run_local
 from semicl.training.trained_model import TrainedModel
+
+#: the generator that runs each of ``TrainConfig.stages()``
+STAGE_RUNNERS = {Stage.GLOBAL: run_global, Stage.LOCAL: run_local, Stage.FINETUNE: run_finetune}
 
 
 def initial_net(config: TrainConfig, num_classes: int, init: TrainedModel | None,
@@ -68,19 +71,15 @@ def train(
                   augment=config.augment, flip=config.flip,
                   patch_size=config.patch_size)
 
-    stages = []
-    if pretrain and config.global_stage.enabled:
-        stages.append(("global", run_global, config.global_stage))
-    if pretrain and config.local_stage.enabled:
-        stages.append(("local", run_local, config.local_stage))
-    if config.finetune.enabled:
-        stages.append(("finetune", run_finetune, config.finetune))
     finetuned = init.finetuned if init is not None else False
-    for name, fn, cfg in stages:
+    for stage, cfg in config.stages().items():
+        if not cfg.enabled or not (pretrain or stage is Stage.FINETUNE):
+            continue
         if control is not None and control.stop_requested:
             break
-        steps = yield from _recorded(fn(net, on_device, cfg, **common), history)
-        if name == "finetune" and steps > 0:
+        steps = yield from _recorded(STAGE_RUNNERS[stage](net, on_device, cfg, **common),
+                                     history)
+        if stage is Stage.FINETUNE and steps > 0:
             finetuned = True
     net.eval()
     stopped = bool(control is not None and control.stop_requested)
