@@ -26,15 +26,12 @@ from semicl.io.download import find_or_fetch_msd
 from semicl.io.msd import load_msd
 from semicl.models.network import SegmentationNet
 from semicl.msd_experiment import MsdSplit, load_training_data
-from semicl.training.stages import run_finetune, run_global, run_local
-
-STAGES = {"global": (run_global, "global_stage"), "local": (run_local, "local_stage"),
-          "finetune": (run_finetune, "finetune")}
+from semicl.training.pipeline import STAGE_RUNNERS
 
 
-def time_stage(name, cfg, data, device, *, channels_last, amp, warmup, steps, batch_size):
-    fn, attr = STAGES[name]
-    stage_cfg = copy.deepcopy(getattr(cfg, attr))
+def time_stage(stage, cfg, data, device, *, channels_last, amp, warmup, steps, batch_size):
+    fn = STAGE_RUNNERS[stage]
+    stage_cfg = copy.deepcopy(cfg.stages()[stage])
     stage_cfg.steps, stage_cfg.epochs = warmup + steps, None
     if batch_size:
         stage_cfg.batch_size = batch_size
@@ -81,16 +78,16 @@ def main() -> None:
     else:
         variants += [("channels_last", True, False)]
     rows = []
-    for stage in STAGES:
+    for stage in cfg.stages():
         base = None
         for label, cl, amp in variants:
             rate, per_step = time_stage(stage, cfg, data, device, channels_last=cl, amp=amp,
                                         warmup=args.warmup, steps=args.steps,
                                         batch_size=args.batch_size)
             base = base or rate
-            rows.append((stage, label, rate, per_step, rate / base))
-            print(f"{stage:9s} {label:18s} {rate:8.1f} slices/s  {1000 * per_step:7.1f} ms/step"
-                  f"  x{rate / base:.2f}", flush=True)
+            rows.append((stage.value, label, rate, per_step, rate / base))
+            print(f"{stage.value:9s} {label:18s} {rate:8.1f} slices/s  "
+                  f"{1000 * per_step:7.1f} ms/step  x{rate / base:.2f}", flush=True)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
     lines = [f"Device: {device} ({name}), threads {torch.get_num_threads()}, preset {args.preset}, "
              f"slices 64x48 from {len(ids)} MSD volumes, {args.steps} timed steps", "",

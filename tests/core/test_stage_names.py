@@ -53,3 +53,30 @@ def test_pipeline_has_a_runner_for_each_configured_stage():
     assert [fn.__name__ for fn in STAGE_RUNNERS.values()] == [
         "run_global", "run_local", "run_finetune"]
     assert all(getattr(stages, fn.__name__) is fn for fn in STAGE_RUNNERS.values())
+
+
+def test_throughput_benchmark_times_each_configured_stage():
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
+    from semicl.training.data import TrainingData
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import throughput
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(model=ModelConfig(base_width=4, depth=2, global_dim=8, local_dim=8),
+                      global_stage=GlobalConfig(batch_size=4),
+                      local_stage=LocalConfig(batch_size=2, max_anchors=32),
+                      finetune=FinetuneConfig(batch_size=2))
+    images = torch.rand(4, 1, 16, 16)
+    targets = (images[:, 0] > 0.5).long()
+    data = TrainingData(images, images, targets, ["background", "bright"])
+    for stage in cfg.stages():
+        rate, per_step = throughput.time_stage(stage, cfg, data, torch.device("cpu"),
+                                               channels_last=False, amp=False, warmup=1,
+                                               steps=1, batch_size=0)
+        assert rate > 0 and per_step > 0, stage
