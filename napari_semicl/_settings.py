@@ -21,7 +21,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-_STAGES = (("global_stage", "Global"), ("local_stage", "Local"), ("finetune", "Fine-tune"))
+from semicl.stage import TRAINING_STAGES, Stage
+
+#: the short name of each row of the stage grid (one row per TRAINING_STAGES member)
+_ROW_TITLES = {Stage.GLOBAL: "Global", Stage.LOCAL: "Local", Stage.FINETUNE: "Fine-tune"}
 
 
 def _spin(lo: int, hi: int, tip: str, special: str | None = None) -> QSpinBox:
@@ -38,7 +41,7 @@ class SettingsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from semicl.config import PRESETS
+        from semicl.config import LOCAL_MODES, PRESETS
 
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
@@ -55,10 +58,11 @@ class SettingsPanel(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         for col, head in enumerate(("Stage", "On", "Steps", "Epochs")):
             grid.addWidget(QLabel(f"<b>{head}</b>"), 0, col)
-        self.enabled: dict[str, QCheckBox] = {}
-        self.steps: dict[str, QSpinBox] = {}
-        self.epochs: dict[str, QDoubleSpinBox] = {}
-        for row, (key, title) in enumerate(_STAGES, start=1):
+        # keyed by Stage (a member hashes as its value: steps["finetune"] works too)
+        self.enabled: dict[Stage, QCheckBox] = {}
+        self.steps: dict[Stage, QSpinBox] = {}
+        self.epochs: dict[Stage, QDoubleSpinBox] = {}
+        for row, key in enumerate(TRAINING_STAGES, start=1):
             self.enabled[key] = QCheckBox()
             self.steps[key] = _spin(0, 1_000_000, "Optimisation steps of this stage.")
             ep = QDoubleSpinBox()
@@ -68,12 +72,13 @@ class SettingsPanel(QWidget):
             ep.setToolTip("Epochs over the training slices; overrides Steps when set "
                           "(— = use Steps).")
             self.epochs[key] = ep
-            for col, w in enumerate((QLabel(title), self.enabled[key], self.steps[key], ep)):
+            for col, w in enumerate((QLabel(_ROW_TITLES[key]), self.enabled[key],
+                                     self.steps[key], ep)):
                 grid.addWidget(w, row, col)
 
         more = QFormLayout()
         self.local_mode = QComboBox()
-        self.local_mode.addItems(["exact", "stride", "block", "self"])
+        self.local_mode.addItems(list(LOCAL_MODES))
         self.local_mode.setToolTip(
             "Local contrastive loss: exact (all labelled pixels, chunked), stride (a pixel "
             "grid, as in the paper), block (tiles, as in the paper), self (no labels)."
@@ -134,8 +139,7 @@ class SettingsPanel(QWidget):
         self._fill(preset(name))
 
     def _fill(self, cfg: Any) -> None:
-        for key, _ in _STAGES:
-            st = getattr(cfg, key)
+        for key, st in cfg.stages().items():
             self.enabled[key].setChecked(bool(st.enabled))
             self.steps[key].setValue(int(st.steps))
             self.epochs[key].setValue(float(st.epochs or 0.0))
@@ -166,8 +170,7 @@ class SettingsPanel(QWidget):
             cfg = copy.deepcopy(self._base)
         else:
             cfg = preset(self.preset.currentText())
-        for key, _ in _STAGES:
-            st = getattr(cfg, key)
+        for key, st in cfg.stages().items():
             st.enabled = self.enabled[key].isChecked()
             st.steps = self.steps[key].value()
             ep = self.epochs[key].value()

@@ -108,6 +108,7 @@ def test_reopened_widget_keeps_the_classes_of_the_scribble_layer(docked):
 def test_presets_advanced_settings_and_devices(docked):
     from semicl.config import preset
     from semicl.device import available_devices
+    from semicl.stage import Stage
 
     _viewer, widget = docked()
     s = widget.settings
@@ -117,8 +118,8 @@ def test_presets_advanced_settings_and_devices(docked):
     s.preset.setCurrentText("paper")
     assert s.config().model.base_width == preset("paper").model.base_width
     s.preset.setCurrentText("quick")
-    s.steps["global_stage"].setValue(7)
-    s.enabled["local_stage"].setChecked(False)
+    s.steps[Stage.GLOBAL].setValue(7)
+    s.enabled[Stage.LOCAL].setChecked(False)
     s.local_mode.setCurrentText("block")
     s.block.setValue(8)
     s.width.setValue(12)
@@ -132,6 +133,29 @@ def test_presets_advanced_settings_and_devices(docked):
     assert cfg.model.base_width == 12 and cfg.finetune.epochs == 2.5
     devices = [s.device.itemText(i) for i in range(s.device.count())]
     assert devices == ["auto", *available_devices()]
+
+
+def test_settings_rows_and_lists_follow_stage_and_the_config(qtbot):
+    from qtpy.QtWidgets import QLabel
+
+    from napari_semicl._settings import SettingsPanel
+    from semicl.config import LOCAL_MODES, PRESETS, preset
+    from semicl.stage import TRAINING_STAGES
+
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    for rows in (panel.enabled, panel.steps, panel.epochs):
+        assert list(rows) == list(TRAINING_STAGES)
+    labels = [w.text() for w in panel.findChildren(QLabel)]
+    assert [t for t in labels if t in ("Global", "Local", "Fine-tune")] == [
+        "Global", "Local", "Fine-tune"]
+    items = lambda combo: [combo.itemText(i) for i in range(combo.count())]  # noqa: E731
+    assert items(panel.preset) == list(PRESETS) and items(panel.local_mode) == list(LOCAL_MODES)
+    panel.preset.setCurrentText("paper")
+    for stage, st in preset("paper").stages().items():
+        assert panel.epochs[stage].value() == st.epochs, stage.value
+    panel.steps["finetune"].setValue(123)  # the value string still finds its row
+    assert panel.config().finetune.steps == 123
 
 
 def test_shortcuts_are_bound_and_do_not_collide(docked, monkeypatch):
