@@ -11,11 +11,15 @@ from __future__ import annotations
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from semicl.stage import Stage
+
+#: one colour per stage with losses (keyed by Stage; ``add`` gets its value, which hashes
+#: the same)
 _STAGE_COLORS = {
-    "first_look": (200, 200, 200),
-    "global": (90, 160, 255),
-    "local": (255, 170, 60),
-    "finetune": (90, 220, 120),
+    Stage.FIRST_LOOK: (200, 200, 200),
+    Stage.GLOBAL: (90, 160, 255),
+    Stage.LOCAL: (255, 170, 60),
+    Stage.FINETUNE: (90, 220, 120),
 }
 
 

@@ -158,6 +158,18 @@ def test_settings_rows_and_lists_follow_stage_and_the_config(qtbot):
     assert panel.config().finetune.steps == 123
 
 
+def test_loss_plot_colours_every_stage_with_losses(qtbot):
+    from napari_semicl._loss_plot import _STAGE_COLORS, LossPlot
+    from semicl.stage import Stage
+
+    assert set(_STAGE_COLORS) == set(Stage) - {Stage.PREDICT}  # prediction has no loss
+    assert len(set(_STAGE_COLORS.values())) == len(_STAGE_COLORS)
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.add(Stage.LOCAL.value, Stage.LOCAL.title, 1, 0.5)  # as the controller sends it
+    assert plot.points(Stage.LOCAL) == plot.points("local") == ([1], [0.5])
+
+
 def test_shortcuts_are_bound_and_do_not_collide(docked, monkeypatch):
     from napari.utils.shortcuts import default_shortcuts
 
