@@ -160,8 +160,6 @@ class SegmentationNet(nn.Module):
         ``GLOBAL`` = encoder + bottleneck + global head; ``LOCAL`` = whole U-Net + local
         head; ``FINETUNE`` = whole U-Net + segmentation head.
         """
-        if stage == "seg":  # FINETUNE's old name here, still passed by training/stages.py
-            stage = Stage.FINETUNE
         if stage not in _STAGE_HEADS:
             names = ", ".join(repr(s.value) for s in TRAINING_STAGES)
             raise ValueError(f"Unknown stage {stage!r}; choose one of {names}.")

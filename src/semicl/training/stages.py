@@ -74,7 +74,7 @@ def run_global(
         z1, z2 = z.float().chunk(2)
         return criterion(z1, z2)
 
-    params = net.stage_parameters("global")
+    params = net.stage_parameters(Stage.GLOBAL)
     return (
         yield from optimise(
             Stage.GLOBAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
@@ -132,7 +132,7 @@ def run_local(
         e1, e2 = emb.chunk(2)
         return criterion(e1, e2)
 
-    params = net.stage_parameters("local")
+    params = net.stage_parameters(Stage.LOCAL)
     return (
         yield from optimise(
             Stage.LOCAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
@@ -236,7 +236,7 @@ def run_finetune(
         yield PreviewEvent(Stage.FINETUNE, step, index, preview_mask(net, data.preview[index]))
         last_preview[0] = time.perf_counter()
 
-    params = net.stage_parameters("seg")
+    params = net.stage_parameters(Stage.FINETUNE)
     done = yield from optimise(
         Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
         device=device, amp=amp, control=control, after_step=previews,
