@@ -33,7 +33,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 CASES = ("camera", "colin27", "msd")
-FIRST_LOOK_STEPS = 30  # the plugin's default (napari_semicl/_settings.py)
 OUT = Path(__file__).parent / "results" / "round_speed_cpu.md"
 
 
@@ -56,25 +55,17 @@ def load(name: str, data: str | None):
 
 
 def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, object]:
-    from semicl.interactive import training_round
+    from scribbles import plugin_round
+
     from semicl.training.control import TrainControl
 
     # the plugin previews the slice in view: the last painted one (a 2-D image: its only one)
     painted = np.nonzero(np.any(scribbles, axis=tuple(i for i in range(3) if i != axis)))[0] \
         if image.ndim == 3 else [0]
     control = TrainControl(preview_slice=int(painted[-1]))
-    gen = training_round(image, scribbles, class_names=names, config=cfg, axis=axis,
-                         init=init, pretrain=init is None, control=control,
-                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
-    t0, first = time.perf_counter(), None
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            result = done.value
-            break
-        if first is None and type(ev).__name__ == "PreviewEvent":
-            first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result, first = plugin_round(image, scribbles, names, axis, cfg, control, init,
+                                 clock=lambda: time.perf_counter() - t0)
     return {"seconds": round(time.perf_counter() - t0, 1),
             "first_overlay_s": None if first is None else round(first, 1)}, result
 

@@ -76,6 +76,22 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
             "volume_ratio": case.volume_ratio(pred)}
 
 
+def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock):
+    """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
+    plugin does; return (its RoundResult, ``clock()`` at the first overlay or None)."""
+    gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
+                         init=init, pretrain=init is None, control=control,
+                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
+    first = None
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            return done.value, first
+        if first is None and type(ev).__name__ == "PreviewEvent":
+            first = clock()
+
+
 def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=None,
                 curve_every: float = 0.0) -> tuple[dict, object, np.ndarray]:
     """One Train (``init`` None) or Retrain round; Dice every ``curve_every`` s of training."""
@@ -97,18 +113,9 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
 
     # the plugin previews the slice in view: the last one painted
     control = TrainControl(watch=watch, preview_slice=int(case.painted[-1]))
-    gen = training_round(case.image, scribbles, class_names=case.class_names, config=cfg,
-                         axis=case.axis, init=init, pretrain=init is None, control=control,
-                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
-    first_overlay = None
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            result = done.value
-            break
-        if first_overlay is None and type(ev).__name__ == "PreviewEvent":
-            first_overlay = time.perf_counter() - t0 - paused[0]
+    result, first_overlay = plugin_round(case.image, scribbles, case.class_names, case.axis,
+                                         cfg, control, init,
+                                         clock=lambda: time.perf_counter() - t0 - paused[0])
     seconds = time.perf_counter() - t0 - paused[0]
     d = case.dice(result.mask)
     curve.append((round(seconds, 1), mean(d)))
