@@ -270,13 +270,14 @@ def test_moving_average_is_the_bias_corrected_ema():
     weights = [torch.tensor([float(w)]) for w in (3, -1, 4, 1, 5)]
     avg = weights[0].clone()  # AveragedModel copies the first weights
     for n, w in enumerate(weights[1:], start=1):
-        avg = update(avg, w, torch.tensor(n))
+        update([avg], [w], torch.tensor(n))  # in place
     t = len(weights)
     expected = sum((1 - decay) * decay ** (t - 1 - i) * w for i, w in enumerate(weights))
     torch.testing.assert_close(avg, expected / (1 - decay ** t))
     # late in a long run the decay is the configured one
-    torch.testing.assert_close(update(torch.zeros(1), torch.ones(1), 10_000),
-                               torch.tensor([1 - decay]))
+    late = torch.zeros(1)
+    update([late], [torch.ones(1)], 10_000)
+    torch.testing.assert_close(late, torch.tensor([1 - decay]))
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.9])

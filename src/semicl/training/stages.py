@@ -216,7 +216,7 @@ def run_finetune(
             loss = loss - prior * torch.log_softmax(logits, 1)[:, 0][unpainted].mean()
         return loss
 
-    average = (torch.optim.swa_utils.AveragedModel(net, avg_fn=moving_average(cfg.ema_decay),
+    average = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=moving_average(cfg.ema_decay),
                                                    use_buffers=True)
                if strokes and cfg.ema_decay > 0 else None)
 
@@ -247,15 +247,21 @@ def run_finetune(
 
 
 def moving_average(decay: float):
-    """``AveragedModel`` update: the bias-corrected exponential moving average (as Adam
-    corrects its moments), so after ``t`` weights the average is
+    """``AveragedModel`` ``multi_avg_fn``: the bias-corrected exponential moving average
+    (as Adam corrects its moments), so after ``t`` weights the average is
     ``sum_i (1 - decay) decay**(t - i) w_i / (1 - decay**t)``: no extra weight on the
-    first step's weights, and ``decay`` itself once ``t`` is large."""
+    first step's weights, and ``decay`` itself once ``t`` is large. Updates a group of
+    tensors in place, with the step's decay worked out once per group (not per tensor)."""
 
-    def update(averaged: torch.Tensor, current: torch.Tensor, n) -> torch.Tensor:
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n) -> None:
         t = int(n) + 1  # weights averaged once ``current`` is in (the first was copied)
         d = decay * (1.0 - decay ** (t - 1)) / (1.0 - decay ** t)
-        return d * averaged + (1.0 - d) * current
+        for a, c in zip(averaged, current, strict=True):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - d)
+            else:  # integer buffers (BatchNorm's num_batches_tracked)
+                a.copy_(a * d + c * (1.0 - d))
 
     return update
 
