@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from semicl.labels import IGNORE_INDEX, scribbles_to_targets, targets_to_scribbles
+
 from napari_semicl import _layers
 
 
@@ -66,10 +68,10 @@ class PredictionView:
         corr = self.corrections_layer(shape)
         if corr is None:
             return out
-        edits = np.asarray(corr.data[region])
-        painted = edits > 0
+        edits = scribbles_to_targets(np.asarray(corr.data[region]))
+        painted = edits != IGNORE_INDEX
         if painted.any():
-            out[painted] = (edits[painted] - 1).astype(np.uint8)
+            out[painted] = edits[painted].astype(np.uint8)
         return out
 
     def harvest(self, index: int | None = None) -> int:
@@ -87,7 +89,7 @@ class PredictionView:
             self.viewer, self.image_layer, _layers.CORRECTIONS, self.shown.shape
         )
         target = corr.data[region]
-        target[changed] = current[changed].astype(np.int64) + 1
+        target[changed] = targets_to_scribbles(current[changed])
         self.shown[region][changed] = current[changed]
         corr.refresh()
         return n
