@@ -80,11 +80,11 @@ def one(name: str, data: str | None, threads: int) -> dict:
     image, mask, names, axis, scribbles = load(name, data)
     cfg = preset("quick")
     train, result = timed_round(image, scribbles, names, axis, cfg)
-    fix = correction_strokes(mask[None] if image.ndim == 2 else mask,
-                             result.mask[None] if image.ndim == 2 else result.mask,
-                             scribbles[None] if image.ndim == 2 else scribbles,
+    # correction strokes are drawn on the slices of a volume: a 2-D image is one slice
+    as_volume = (lambda a: a[None]) if image.ndim == 2 else (lambda a: a)
+    fix = correction_strokes(as_volume(mask), as_volume(result.mask), as_volume(scribbles),
                              0 if image.ndim == 2 else axis, np.random.default_rng(1))
-    fix = fix[0] if image.ndim == 2 else fix
+    fix = fix.reshape(image.shape)
     retrain, result2 = timed_round(image, fix, names, axis, cfg, init=result.model)
     dice = [float(np.mean(dice_per_class(r.mask.astype(np.int64), mask.astype(np.int64),
                                          len(names)))) for r in (result, result2)]
