@@ -60,14 +60,19 @@ def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
 
 
+def _stop_in_global_pretraining(qtbot, widget, points: int) -> None:
+    """Train with an endless global stage; press Stop once it has logged ``points`` losses."""
+    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
+    widget.train_btn.click()
+    qtbot.waitUntil(lambda: _has_points(widget, "global", points), timeout=90_000)
+    widget.stop_btn.click()
+    wait_idle(qtbot, widget, timeout_s=30)
+
+
 def test_stop_before_any_finetuning_then_retrain(msd_viewer, qtbot, messages):
     viewer, widget = msd_viewer
     ctrl = widget.controller
-    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
-    widget.train_btn.click()
-    qtbot.waitUntil(lambda: _has_points(widget, "global", 2), timeout=90_000)
-    widget.stop_btn.click()
-    wait_idle(qtbot, widget, timeout_s=30)
+    _stop_in_global_pretraining(qtbot, widget, points=2)
     assert ctrl.model is None and ctrl.pretrained is not None
     assert ctrl.view.layer() is None, "no prediction from an untrained head"
     assert any("Stopped during pretraining" in text for _lvl, text in messages), messages
@@ -90,11 +95,7 @@ def test_retrain_after_a_stop_in_pretraining_continues_the_new_network(msd_viewe
     wait_idle(qtbot, widget)
     old = ctrl.model
     assert old is not None and old.finetuned
-    widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
-    widget.train_btn.click()
-    qtbot.waitUntil(lambda: _has_points(widget, "global", 4), timeout=90_000)
-    widget.stop_btn.click()
-    wait_idle(qtbot, widget, timeout_s=30)
+    _stop_in_global_pretraining(qtbot, widget, points=4)
     assert ctrl.model is old and ctrl.pretrained is not None
     said = [text for _lvl, text in messages if "Stopped during pretraining" in text]
     assert said and "Retrain to fine-tune this network" in said[-1]
