@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from semicl.io.msd import MsdDataset, load_msd
-from semicl.msd_experiment import MsdSplit, load_training_data
+from semicl.msd_experiment import HELD_OUT_FRACTION, MsdSplit, choose_split, load_training_data
 from semicl.run import auto_size
 from semicl.scribbles import budget_strokes, choose_slices
 from semicl.training.data import TrainingData
@@ -129,11 +129,8 @@ class MsdBench:
         self._tests: list[TestItem] | None = None
 
     def split(self, fraction: float, seed: int) -> MsdSplit:
-        labelled, train, test = self.ds.split(seed, fraction)
-        lab = set(labelled)
-        src = "splits.json" if self.ds.splits is not None else "deterministic (no splits.json)"
-        return MsdSplit(labelled, [i for i in train if i not in lab], test,
-                        f"{src} seed {seed} fraction {fraction}")
+        """The split ``semicl demo`` and ``semicl train --val-fraction 0.2`` use."""
+        return choose_split(self.ds, fraction, seed, HELD_OUT_FRACTION)
 
     def tests(self, split: MsdSplit) -> list[TestItem]:
         if self._tests is None or [t.id for t in self._tests] != list(split.test):

@@ -24,6 +24,7 @@ import torch
 import semicl.training.stages as stages
 from semicl.config import preset
 from semicl.evaluation import evaluate_cases
+from semicl.msd_experiment import HELD_OUT_FRACTION
 from semicl.run import msd_setup
 from semicl.training.events import ProgressEvent
 from semicl.training.pipeline import train
@@ -68,7 +69,7 @@ def main() -> None:
     if a.geometry == "strong":
         stages.FINETUNE_SPATIAL = STRONG
     t0 = time.perf_counter()
-    ds, split, tdata = msd_setup(a.data, cfg, 0.1, 0.2, None)
+    ds, split, tdata = msd_setup(a.data, cfg, 0.1, HELD_OUT_FRACTION, None)
     gen, seen = train(tdata, cfg), {}
     while True:
         try:

@@ -24,6 +24,7 @@ from le_data import data_root, load_colin, load_em
 
 from semicl.io.msd import load_msd
 from semicl.metrics import dice_per_class
+from semicl.msd_experiment import HELD_OUT_FRACTION, choose_split
 from semicl.scribbles import choose_slices, scribble_volume
 
 #: case name -> painted slice counts run by default
@@ -64,8 +65,7 @@ class Case:
 
 def msd_volumes(root: Path, n: int) -> list[str]:
     """The first ``n`` test volumes of the fixed split (seed 0)."""
-    ds = load_msd(root)
-    _, _, test = ds.split(0, 0.05)
+    test = choose_split(load_msd(root), 0.05, 0, HELD_OUT_FRACTION).test
     return sorted(test)[:n]
 
 

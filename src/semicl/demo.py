@@ -1,8 +1,8 @@
 """``semicl demo``: the README's main job, headless.
 
 Trains the chosen preset on MSD Task04 Hippocampus with a share of the training
-volumes labelled (the project's fixed split when ``splits.json`` is present),
-predicts the held-out volumes, writes their masks, a Dice table and a PNG figure.
+volumes labelled (:func:`semicl.msd_experiment.choose_split`: the project's fixed split
+when ``splits.json`` is present), predicts the held-out volumes, writes their masks, a Dice table and a PNG figure.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from semicl.config import TrainConfig
 from semicl.evaluation import evaluate_cases
+from semicl.msd_experiment import HELD_OUT_FRACTION
 from semicl.reporting import drive
 from semicl.run import msd_setup, save_run, write_json
 from semicl.training.pipeline import train
@@ -52,7 +53,7 @@ def overlay_figure(examples, class_names, path: Path, axis: int = 0) -> Path:
 def run_demo(data: str | Path | None, config: TrainConfig, labelled_fraction: float,
              out: Path) -> dict:
     t0 = time.perf_counter()
-    ds, split, tdata = msd_setup(data, config, labelled_fraction, 0.2, None)
+    ds, split, tdata = msd_setup(data, config, labelled_fraction, HELD_OUT_FRACTION, None)
     model = drive(train(tdata, config))
     t_train = time.perf_counter() - t0
     save_run(out, model, split)

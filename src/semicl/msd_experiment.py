@@ -2,14 +2,15 @@
 
 A *split* names which volumes are labelled (their masks train the local and
 fine-tuning stages), which are unlabelled (images only, global stage) and which are
-held out for evaluation. ``splits.json`` (the project's fixed benchmark split) is
-used when it holds the asked seed and fraction; otherwise volumes are drawn with a
-seeded generator.
+held out for evaluation. :func:`choose_split` is the one split of the project: the CLI,
+``semicl demo`` and the benchmarks all call it, so they test on the same volumes, with
+or without the dataset's ``splits.json`` (the project's fixed benchmark split, read by
+:func:`semicl.io.msd.load_msd`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,6 +19,12 @@ from semicl.data.dataset import SliceSet
 from semicl.errors import DatasetError
 from semicl.io.msd import MsdDataset
 from semicl.training.data import TrainingData
+
+#: Share of the volumes held out for evaluation by ``semicl demo`` and the benchmarks
+#: (``semicl train --val-fraction``); ``splits.json``, when present, fixes the set instead.
+HELD_OUT_FRACTION = 0.2
+#: The held-out volumes are drawn with this seed, whatever the run's seed.
+HELD_OUT_SEED = 0
 
 
 @dataclass
@@ -41,44 +48,96 @@ def choose_split(
 ) -> MsdSplit:
     """Pick labelled / unlabelled / held-out volumes.
 
-    Without ``val_fraction`` every volume is used for training (no held-out set), as
-    ``semicl train`` does. With ``val_fraction`` a seeded share is held out; when the
-    dataset's ``splits.json`` fixes a test set and has ``labelled_fraction`` for
-    ``seed``, that published split is used instead (so results are comparable).
+    * **Held out.** Without ``val_fraction`` none: every volume trains (``semicl train``).
+      With it, the ``test`` list of the dataset's ``splits.json``, else
+      ``round(val_fraction * n)`` volumes (at least one) drawn with
+      :data:`HELD_OUT_SEED`. Either way the held-out set does not depend on ``seed``.
+    * **Labelled.** The list ``splits.json`` gives for ``seed`` and ``labelled_fraction``
+      (with a held-out set), else the first ``round(labelled_fraction * n_train)``
+      training volumes of one order per seed: the seed's listed subsets of
+      ``splits.json``, smallest first, then a permutation drawn with ``seed``. So a
+      smaller fraction's volumes are among a larger one's, listed or not.
+
+    Raises
+    ------
+    DatasetError
+        A fraction out of range, no labelled volume, or a ``splits.json`` naming cases
+        that are not in ``dataset.json``.
     """
     if not 0.0 < labelled_fraction <= 1.0:
         raise DatasetError(
             f"--labelled-fraction must be in (0, 1], got {labelled_fraction}; e.g. 0.1 for 10%."
         )
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"--val-fraction must be in (0, 1), got {val_fraction}.")
     ids = [c.case_id for c in ds.cases]
-    splits = getattr(ds, "splits", None)
-    if val_fraction is not None and splits and str(seed) in splits.get("labelled", {}):
-        listed = ds.listed_labelled(seed, labelled_fraction)
-        if listed is not None:
-            known = set(ids)
-            train_ids = [i for i in splits["train"] if i in known]
-            labelled = [i for i in listed if i in known]
-            test = [i for i in splits["test"] if i in known]
-            if labelled and test:
-                unlabelled = [i for i in train_ids if i not in set(labelled)]
-                return MsdSplit(labelled, unlabelled, test,
-                                f"splits.json seed {seed} fraction {labelled_fraction:g}")
-    rng = np.random.default_rng(seed)
-    order = [ids[i] for i in rng.permutation(len(ids))]
-    n_test = 0
-    if val_fraction is not None:
-        if not 0.0 < val_fraction < 1.0:
-            raise DatasetError(f"--val-fraction must be in (0, 1), got {val_fraction}.")
-        n_test = max(1, round(val_fraction * len(ids)))
-    test, train_ids = order[:n_test], order[n_test:]
-    n_lab = round(labelled_fraction * len(train_ids))
-    if n_lab < 1:
+    splits = ds.splits if val_fraction is not None else None
+    listed: dict[float, list[str]] = {}
+    if splits is not None:
+        listed = _listed_subsets(ds, seed)
+        test, train = [str(i) for i in splits["test"]], [str(i) for i in splits["train"]]
+    else:
+        test = []
+        if val_fraction is not None:
+            held = np.random.default_rng(HELD_OUT_SEED).permutation(len(ids))
+            test = sorted(ids[i] for i in held[: max(1, round(val_fraction * len(ids)))])
+        train = sorted(set(ids) - set(test))
+    labelled = next((v for f, v in listed.items() if math.isclose(f, labelled_fraction)), None)
+    if labelled is not None:
+        source = f"splits.json seed {seed} fraction {labelled_fraction:g}"
+    else:
+        n_lab = round(labelled_fraction * len(train))
+        if n_lab < 1:
+            raise DatasetError(
+                f"A labelled fraction of {labelled_fraction} of {len(train)} training volumes "
+                "selects no volume; raise --labelled-fraction."
+            )
+        labelled = sorted(_labelling_order(ids, train, listed, seed)[:n_lab])
+        source = (f"splits.json test set, labelled drawn with seed {seed}" if splits is not None
+                  else f"random, seed {seed}" if val_fraction is None
+                  else f"random, seed {seed} (held-out volumes: seed {HELD_OUT_SEED})")
+    chosen = set(labelled)
+    return MsdSplit(labelled, [i for i in train if i not in chosen], test, source)
+
+
+def _listed_subsets(ds: MsdDataset, seed: int) -> dict[float, list[str]]:
+    """``splits.json``'s labelled lists for ``seed`` (fraction -> ids), checked against
+    ``dataset.json``; empty when the seed is not listed."""
+    splits = ds.splits or {}
+    table = splits.get("labelled", {}).get(str(seed), {})
+    listed = {float(f): [str(i) for i in v] for f, v in table.items()}
+    named = [*splits.get("train", []), *splits.get("test", []), *(i for v in listed.values()
+                                                                     for i in v)]
+    known = set(ds.case_ids)
+    unknown = [i for i in named if i not in known]
+    if unknown:
         raise DatasetError(
-            f"A labelled fraction of {labelled_fraction} of {len(train_ids)} training volumes "
-            "selects no volume; raise --labelled-fraction."
+            f"splits.json in {ds.root} names cases missing from dataset.json: "
+            f"{unknown[:5]}; fix or delete splits.json."
         )
-    return MsdSplit(sorted(train_ids[:n_lab]), sorted(train_ids[n_lab:]), sorted(test),
-                    f"random, seed {seed}")
+    train = {str(i) for i in splits.get("train", [])}
+    outside = [i for v in listed.values() for i in v if i not in train]
+    if outside:
+        raise DatasetError(
+            f"splits.json in {ds.root} lists labelled cases that are not in its 'train' list: "
+            f"{outside[:5]}; fix or delete splits.json."
+        )
+    return listed
+
+
+def _labelling_order(ids: list[str], train: list[str], listed: dict[float, list[str]],
+                     seed: int) -> list[str]:
+    """Training volumes in the order they become labelled as the fraction grows."""
+    perm = np.random.default_rng(seed).permutation(len(ids))
+    drawn = [ids[i] for i in perm]
+    rank = {cid: r for r, cid in enumerate(drawn)}
+    order: list[str] = []
+    for f in sorted(listed):
+        placed = set(order)
+        order += sorted((i for i in listed[f] if i not in placed), key=rank.__getitem__)
+    in_train, placed = set(train), set(order)
+    return [i for i in order if i in in_train] + [i for i in drawn
+                                                  if i in in_train and i not in placed]
 
 
 def load_training_data(

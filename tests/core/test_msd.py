@@ -1,4 +1,4 @@
-"""load_msd on the real Task04 folder and on synthetic layouts."""
+"""load_msd on the real Task04 folder and on synthetic layouts (the split: test_msd_split.py)."""
 
 from __future__ import annotations
 
@@ -50,14 +50,8 @@ def test_real_task04(msd_dir):
 def test_real_parent_folder_and_splits(data_dir, msd_dir):
     ds = load_msd(data_dir)
     assert ds.root == msd_dir
-    labelled, train, test = ds.split(0, 0.05)
-    assert (len(labelled), len(train), len(test)) == (8, 156, 44)
-    assert set(labelled) <= set(train) and not set(train) & set(test)
-    l10, _, _ = ds.split(0, 0.1)
-    assert set(labelled) <= set(l10)
-    assert sorted(ds.split(1, 1.0)[0]) == sorted(train)
-    with pytest.raises(DatasetError, match="seed"):
-        ds.split(7, 0.05)
+    assert (len(ds.splits["train"]), len(ds.splits["test"])) == (156, 44)
+    assert sorted(ds.splits["labelled"]) == ["0", "1", "2"]
 
 
 def test_parent_with_original_name_and_appledouble(tmp_path):
@@ -72,19 +66,6 @@ def test_parent_with_original_name_and_appledouble(tmp_path):
 def test_fallback_listing_without_training(tmp_path):
     root, ids = _fake_task(tmp_path, training=False)
     assert load_msd(root).case_ids == ids  # the ._ file is ignored
-
-
-def test_generated_split_without_splits_json(tmp_path):
-    root, ids = _fake_task(tmp_path, n=10)
-    ds = load_msd(root)
-    labelled, train, test = ds.split(3, 0.2)
-    assert len(test) == 2 and len(train) == 8 and len(labelled) == 2
-    assert set(labelled) <= set(train)
-    assert ds.split(3, 0.2) == (labelled, train, test)  # deterministic
-    assert set(ds.split(3, 0.1)[0]) <= set(labelled)  # nested
-    assert len(ds.split(3, 0.01)[0]) == 1  # at least one
-    with pytest.raises(DatasetError, match="fraction"):
-        ds.split(0, 0.0)
 
 
 def test_missing_files_raise(tmp_path):

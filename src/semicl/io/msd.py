@@ -7,25 +7,22 @@ AppleDouble files) and on the project's shared copy (``msd_task04_hippocampus/``
     {"description": ..., "train": [case ids], "test": [case ids],
      "labelled": {"<seed>": {"<fraction>": [case ids]}}}
 
-with labelled subsets nested within a seed (5% in 10% in 20% in 100%). Without it,
-:meth:`MsdDataset.split` draws a deterministic split (see there).
+with labelled subsets nested within a seed (5% in 10% in 20% in 100%). This module only
+reads it (:attr:`MsdDataset.splits`); the split itself, with or without the file, is
+:func:`semicl.msd_experiment.choose_split`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from semicl.errors import DatasetError, ShapeMismatchError
 from semicl.io.readers import read_image, read_mask
 from semicl.io.volume import ImageVolume
 
 TASK_FOLDERS = ("Task04_Hippocampus", "msd_task04_hippocampus")
-TEST_FRACTION = 0.2  # used only when there is no splits.json
 
 
 def resolve_msd_root(root: str | Path) -> Path | None:
@@ -122,67 +119,6 @@ class MsdDataset:
     def select(self, case_ids: list[str]) -> list[MsdCase]:
         """The cases with these ids, in the given order."""
         return [self.case(i) for i in case_ids]
-
-    def split(self, seed: int, fraction: float) -> tuple[list[str], list[str], list[str]]:
-        """Benchmark split: ``(labelled_ids, train_ids, test_ids)``.
-
-        ``labelled_ids`` is the subset of ``train_ids`` whose labels may be used; all of
-        ``train_ids`` may be used without labels; ``test_ids`` is for evaluation only.
-        With ``splits.json`` the listed seeds/fractions are used as they are. Otherwise (or
-        for a fraction it does not list) the choice is deterministic: test = a fixed 20 %
-        (permutation with seed 0) when there is no ``splits.json``; labelled = the first
-        ``round(fraction * len(train))`` (at least 1) of a ``seed``-permutation of train,
-        so smaller fractions are nested in larger ones.
-
-        Raises
-        ------
-        DatasetError
-            ``fraction`` not in ``(0, 1]``, unknown seed, or an empty selection.
-        """
-        if not (0.0 < fraction <= 1.0):
-            raise DatasetError(
-                f"Labelled fraction must be in (0, 1], got {fraction}; e.g. 0.05 for 5 % of "
-                "the training volumes."
-            )
-        if self.splits is not None:
-            train, test = list(self.splits["train"]), list(self.splits["test"])
-            labelled = self.listed_labelled(seed, fraction)
-        else:
-            perm0 = np.random.default_rng(0).permutation(len(self.cases))
-            order = [self.case_ids[i] for i in perm0]
-            n_test = int(round(TEST_FRACTION * len(order)))
-            test, train = sorted(order[:n_test]), sorted(order[n_test:])
-            labelled = None
-        if labelled is None:
-            perm = np.random.default_rng(seed).permutation(len(train))
-            n = max(1, int(round(fraction * len(train)))) if train else 0
-            labelled = sorted(train[i] for i in perm[:n])
-        if not labelled or not train:
-            raise DatasetError(
-                f"Split seed={seed}, fraction={fraction} selects no labelled training volume in "
-                f"{self.root}; use a larger fraction or a dataset with more cases."
-            )
-        unknown = [i for i in (*train, *test) if i not in self._by_id]
-        if unknown:
-            raise DatasetError(
-                f"splits.json in {self.root} names cases missing from dataset.json: "
-                f"{unknown[:5]}; fix or delete splits.json."
-            )
-        return labelled, train, test
-
-    def listed_labelled(self, seed: int, fraction: float) -> list[str] | None:
-        """The labelled ids ``splits.json`` lists for ``seed`` and ``fraction``; None if the
-        fraction is not listed. Raises :class:`DatasetError` for an unknown seed."""
-        table = self.splits.get("labelled", {})
-        if str(seed) not in table:
-            raise DatasetError(
-                f"splits.json in {self.root} has no seed {seed}; available seeds: "
-                f"{sorted(table, key=str)}."
-            )
-        for key, ids in table[str(seed)].items():
-            if math.isclose(float(key), fraction, rel_tol=1e-9, abs_tol=1e-12):
-                return list(ids)
-        return None
 
 
 def load_msd(root: str | Path) -> MsdDataset:
