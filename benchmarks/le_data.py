@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from semicl.io.msd import MsdDataset, load_msd
+from semicl.labels import mask_to_scribbles, mask_to_targets, scribbles_to_targets
 from semicl.msd_experiment import HELD_OUT_FRACTION, MsdSplit, choose_split, load_training_data
 from semicl.run import auto_size
 from semicl.scribbles import budget_strokes, choose_slices
@@ -110,10 +111,6 @@ def sparse_transform(seed: int, axis: int, fraction: float) -> Callable[[np.ndar
     return transform
 
 
-def scribbles_to_targets(s: np.ndarray) -> np.ndarray:
-    return s.astype(np.int64) - 1
-
-
 # ----------------------------------------------------------------------------- hippocampus
 class MsdBench:
     """The MSD dataset, its slice size and its test volumes, loaded once per process."""
@@ -154,7 +151,7 @@ class MsdBench:
             for c in cases:
                 image, mask = c.load()
                 m = np.asarray(mask.data)
-                t = m.astype(np.int64) if tf is None else scribbles_to_targets(tf(m))
+                t = mask_to_targets(m) if tf is None else scribbles_to_targets(tf(m))
                 pairs.append((np.asarray(image.data), t))
             return pairs
 
@@ -211,7 +208,7 @@ class WithinBench:
         rng = np.random.default_rng([seed, 7])
         for i in chosen:
             sl = np.take(self.mask, i, self.axis)
-            val = (sl + 1).astype(np.uint8) if protocol == "dense" else \
+            val = mask_to_scribbles(sl) if protocol == "dense" else \
                 slice_strokes(sl, sparse_fraction, rng)
             idx = [slice(None)] * 3
             idx[self.axis] = int(i)

@@ -60,11 +60,29 @@ def scribbles_to_targets(scribbles: np.ndarray, num_classes: int | None = None) 
     return s.astype(np.int64) - 1
 
 
+def mask_dtype(max_value: int) -> type[np.unsignedinteger]:
+    """The integer type label images are stored in: uint8 when ``max_value < 256``, else
+    uint16 (masks written by :func:`semicl.io.writers.write_mask`, predictions, scribbles).
+
+    Raises :class:`LabelError` when ``max_value`` does not fit in uint16.
+    """
+    if max_value >= 65536:
+        raise LabelError(
+            f"Mask value {max_value} does not fit in uint16; at most 65535 classes can be saved."
+        )
+    return np.uint8 if max_value < 256 else np.uint16
+
+
+def class_to_scribble(c: int) -> int:
+    """The scribble value that paints class ``c`` (``c + 1``; background, class 0, is 1)."""
+    return int(c) + 1
+
+
 def targets_to_scribbles(targets: np.ndarray) -> np.ndarray:
     """Inverse of :func:`scribbles_to_targets` (-1 -> 0, class c -> c + 1), as uint8/uint16."""
     t = np.asarray(targets)
     out = t.astype(np.int64) + 1
-    return out.astype(np.uint8 if out.max(initial=0) < 256 else np.uint16)
+    return out.astype(mask_dtype(int(out.max(initial=0))))
 
 
 def mask_to_targets(mask: np.ndarray, num_classes: int | None = None) -> np.ndarray:

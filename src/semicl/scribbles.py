@@ -20,7 +20,12 @@ from collections import deque
 import numpy as np
 from scipy import ndimage as ndi
 
-from semicl.labels import mask_to_scribbles
+from semicl.labels import (
+    IGNORE_INDEX,
+    SCRIBBLE_BACKGROUND,
+    class_to_scribble,
+    targets_to_scribbles,
+)
 
 __all__ = ["bfs_stroke", "budget_strokes", "choose_slices", "correction_strokes",
            "painted_share", "scribble_volume", "strokes_from_mask", "user_strokes"]
@@ -31,7 +36,7 @@ def strokes_from_mask(mask2d: np.ndarray, *, ring: int = 3, line_every: int = 6,
     """Dense scribbles for one (H, W) slice: eroded structures, a background ring just
     outside them and background rows far away (deterministic; GUI tests)."""
     m = _slice2d(mask2d)
-    out = np.zeros(m.shape, np.int64) - 1  # targets convention while building
+    out = np.full(m.shape, IGNORE_INDEX, np.int64)  # targets convention while building
     for c in range(1, int(m.max(initial=0)) + 1):
         region = m == c
         if not region.any():
@@ -43,8 +48,7 @@ def strokes_from_mask(mask2d: np.ndarray, *, ring: int = 3, line_every: int = 6,
     rows = np.zeros_like(fg)
     rows[line_offset::line_every] = True
     out[rows & ~ndi.binary_dilation(fg, iterations=far)] = 0
-    scribbles = np.where(out < 0, 0, mask_to_scribbles(np.maximum(out, 0)))
-    return scribbles.astype(np.uint8)
+    return targets_to_scribbles(out).astype(np.uint8)
 
 
 def _slice2d(mask2d: np.ndarray) -> np.ndarray:
@@ -172,7 +176,7 @@ def user_strokes(mask2d: np.ndarray, rng: np.random.Generator, *, radius: int = 
     fg = m > 0
     for c in (int(v) for v in np.unique(m) if v > 0):
         for piece in _components(m == c, 1, per_class):
-            out[_line_through(piece, rng, share, radius)] = c + 1
+            out[_line_through(piece, rng, share, radius)] = class_to_scribble(c)
     bg = ~fg
     far_bg = bg & ~ndi.binary_dilation(fg, iterations=far) if fg.any() else bg
     if fg.any():
@@ -181,10 +185,10 @@ def user_strokes(mask2d: np.ndarray, rng: np.random.Generator, *, radius: int = 
         if ring.any():
             n_ring = max(3, int(outline_share * ring.sum()))
             arc = bfs_stroke(_skeleton(ring), n_ring, rng)
-            out[ndi.binary_dilation(arc, iterations=radius) & bg & (out == 0)] = 1
+            out[ndi.binary_dilation(arc, iterations=radius) & bg & (out == 0)] = SCRIBBLE_BACKGROUND
     region = far_bg if far_bg.any() else bg
     if region.any():
-        out[_line_through(region, rng, share, radius) & (out == 0)] = 1
+        out[_line_through(region, rng, share, radius) & (out == 0)] = SCRIBBLE_BACKGROUND
     return out
 
 
@@ -203,7 +207,7 @@ def budget_strokes(mask2d: np.ndarray, fraction: float, rng: np.random.Generator
     n_strokes = len(classes) + (2 if classes else 1)
     per = max(min_len, int(round(fraction * sl.size / n_strokes)))
     for k in classes:
-        out[bfs_stroke(_skeleton(sl == k), per, rng)] = k + 1
+        out[bfs_stroke(_skeleton(sl == k), per, rng)] = class_to_scribble(k)
     far = ~ndi.binary_dilation(fg, disk(ring + 2)) if classes else np.ones(sl.shape, bool)
     bg_parts = [_skeleton(far) if far.any() else ~fg]
     if classes:
@@ -211,7 +215,7 @@ def budget_strokes(mask2d: np.ndarray, fraction: float, rng: np.random.Generator
         bg_parts.insert(0, band if band.any() else ~fg)
     for cand in bg_parts:
         cand = cand & ~fg & (out == 0)
-        out[bfs_stroke(cand, per, rng)] = 1
+        out[bfs_stroke(cand, per, rng)] = SCRIBBLE_BACKGROUND
     return out
 
 
@@ -269,7 +273,7 @@ def correction_strokes(mask: np.ndarray, pred: np.ndarray, scribbles: np.ndarray
                 pieces.append((int(piece.sum()), int(c), piece))
         pieces.sort(key=lambda t: -t[0])
         for _, c, piece in pieces[:per_slice]:
-            out_v[k][_line_through(piece, rng, 0.8, radius)] = c + 1
+            out_v[k][_line_through(piece, rng, 0.8, radius)] = class_to_scribble(c)
     return out
 
 

@@ -61,3 +61,15 @@ def test_default_class_names():
     assert labels.default_class_names(3) == ["background", "structure 1", "structure 2"]
     with pytest.raises(LabelError):
         labels.default_class_names(1)
+
+
+def test_class_to_scribble_and_mask_dtype():
+    assert [labels.class_to_scribble(c) for c in (0, 1, 5)] == [1, 2, 6]
+    assert labels.class_to_scribble(labels.BACKGROUND_CLASS) == labels.SCRIBBLE_BACKGROUND
+    t = np.array([labels.IGNORE_INDEX, 0, 3])
+    assert labels.targets_to_scribbles(t).tolist() == [0, 1, labels.class_to_scribble(3)]
+    assert labels.mask_dtype(0) is np.uint8 and labels.mask_dtype(255) is np.uint8
+    assert labels.mask_dtype(256) is np.uint16 and labels.mask_dtype(65535) is np.uint16
+    assert labels.targets_to_scribbles(np.array([255])).dtype == np.uint16
+    with pytest.raises(LabelError, match="uint16"):
+        labels.mask_dtype(65536)

@@ -19,6 +19,7 @@ from semicl.errors import LabelError, ShapeMismatchError
 from semicl.io.atomic import atomic_path
 from semicl.io.readers import NIFTI_SUFFIXES, TIFF_SUFFIXES, file_format
 from semicl.io.volume import ImageVolume
+from semicl.labels import mask_dtype
 
 WRITE_SUFFIXES = NIFTI_SUFFIXES + TIFF_SUFFIXES
 
@@ -41,7 +42,8 @@ def write_mask(
         the new one is completely written.
     mask : np.ndarray or ImageVolume
         2-D ``(H, W)`` or 3-D integer-valued array, values ``>= 0`` (0 background,
-        ``k`` structure ``k``). Stored as uint8 if ``max < 256``, else uint16.
+        ``k`` structure ``k``). Stored as uint8 if ``max < 256``, else uint16
+        (:func:`semicl.labels.mask_dtype`).
     like : ImageVolume, optional
         The image the mask belongs to: its affine/header (NIfTI) and spacing/unit are used.
         ``mask.shape`` must equal ``like.data.shape``.
@@ -99,16 +101,13 @@ def _compact_mask(data: np.ndarray, class_names: Sequence[str] | None) -> np.nda
             f"Mask contains negative value {lo}; masks use 0 = background and 1, 2, ... for "
             "structures (ignored pixels, -1, cannot be saved in a mask)."
         )
-    if hi >= 65536:
-        raise LabelError(
-            f"Mask value {hi} does not fit in uint16; at most 65535 classes can be saved."
-        )
+    dtype = mask_dtype(hi)
     if class_names is not None and hi >= len(class_names):
         raise LabelError(
             f"Mask contains class {hi} but only {len(class_names)} class names were given; "
             "pass a name for every class 0..K-1."
         )
-    return data.astype(np.uint8 if hi < 256 else np.uint16)
+    return data.astype(dtype)
 
 
 def _spacing(
