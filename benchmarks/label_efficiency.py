@@ -154,10 +154,10 @@ def key_of(a, method: str, fraction: float, seed: int, plabel: str, dlabel: str)
 
 
 def run_grid(a: argparse.Namespace, rows: list[dict]) -> tuple[list[dict], int]:
-    from semicl.device import resolve_device
+    from semicl.device import resolve_device, set_cpu_threads
 
     if a.threads:
-        torch.set_num_threads(a.threads)
+        set_cpu_threads(a.threads)
     dev = resolve_device(a.device)
     dlabel, plabel = device_label(dev), preset_label(a.preset, a.steps, a.stage_steps)
     bench = make_bench(a)

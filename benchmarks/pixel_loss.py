@@ -63,6 +63,8 @@ def make_targets(h: int, classes: int, labelled: float, g):
     """
     import torch
 
+    from semicl.labels import IGNORE_INDEX
+
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(h), indexing="ij")
     gt = torch.zeros(SLICES, h, h, dtype=torch.long)
     radius = h * math.sqrt(0.2 / (max(classes - 1, 1) * math.pi))
@@ -80,7 +82,7 @@ def make_targets(h: int, classes: int, labelled: float, g):
                 lab[b, :, r:r + thick] = True
             else:
                 lab[b, r:r + thick] = True
-    tgt = torch.where(lab, gt, torch.full_like(gt, -1))
+    tgt = torch.where(lab, gt, torch.full_like(gt, IGNORE_INDEX))
     return torch.cat([tgt, tgt])  # view 1, view 2
 
 
@@ -135,7 +137,9 @@ def build_method(name: str, tau: float, chunk_size: int):
 def worker(cfg: dict) -> dict:
     import torch
 
-    torch.set_num_threads(cfg["threads"])
+    from semicl.device import set_cpu_threads
+
+    set_cpu_threads(cfg["threads"])
     dev = torch.device(cfg["device"])
     fn = build_method(cfg["method"], cfg["tau"], cfg["chunk_size"])
     # warm-up (kernels, thread pool) on a tiny problem

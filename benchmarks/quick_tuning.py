@@ -19,10 +19,9 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 import semicl.training.stages as stages
 from semicl.config import preset
+from semicl.device import set_cpu_threads
 from semicl.evaluation import evaluate_cases
 from semicl.msd_experiment import HELD_OUT_FRACTION
 from semicl.run import msd_setup
@@ -59,7 +58,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    set_cpu_threads(a.threads)
     cfg = preset("quick")
     cfg.num_threads = a.threads
     if a.no_pretrain:

@@ -73,10 +73,11 @@ def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, ob
 def one(name: str, data: str | None, threads: int) -> dict:
     """Train, then one Retrain after correction strokes; in this process."""
     from semicl.config import preset
+    from semicl.device import set_cpu_threads
     from semicl.metrics import dice_per_class
     from semicl.scribbles import correction_strokes
 
-    torch.set_num_threads(threads)
+    set_cpu_threads(threads)
     image, mask, names, axis, scribbles = load(name, data)
     cfg = preset("quick")
     train, result = timed_round(image, scribbles, names, axis, cfg)

@@ -30,13 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from le_methods import machine_info, rf_fit, rf_predict  # noqa: E402
 from scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
 
 from semicl.config import TrainConfig, preset  # noqa: E402
+from semicl.device import set_cpu_threads  # noqa: E402
 from semicl.interactive import TrainControl, training_round  # noqa: E402
 from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(write_report(args.out))
         return 0
-    torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in expand(args.cases, args.data):
         for seed in args.seeds:
