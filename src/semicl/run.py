@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from semicl.config import TrainConfig
@@ -24,10 +24,17 @@ def write_json(path: Path, obj: object) -> None:
         Path(tmp).write_text(json.dumps(obj, indent=1) + "\n")
 
 
-def write_history(path: Path, model: TrainedModel) -> None:
+def write_history(path: str | Path, history: Iterable[Sequence]) -> Path:
+    """The loss-history CSV (``stage,step,loss``, one row per training step), atomically.
+
+    ``history``: ``(stage, step, loss)`` rows, as ``TrainedModel.history`` holds them (a
+    run folder's ``history.csv``) or a plugin session collects them over its rounds.
+    """
+    path = Path(path)
     with atomic_path(path) as tmp:
-        lines = ["stage,step,loss"] + [f"{s},{i},{v:.6g}" for s, i, v in model.history]
+        lines = ["stage,step,loss"] + [f"{s},{i},{v:.6g}" for s, i, v in history]
         Path(tmp).write_text("\n".join(lines) + "\n")
+    return path
 
 
 def auto_size(shapes: Sequence[tuple[int, ...]], axis: int, multiple: int = 16) -> tuple[int, int]:
@@ -45,7 +52,7 @@ def save_run(out: Path, model: TrainedModel, split: MsdSplit | None = None) -> P
     write_json(out / "config.json", model.config.to_dict())
     if split is not None:
         write_json(out / "split.json", split.to_dict())
-    write_history(out / "history.csv", model)
+    write_history(out / "history.csv", model.history)
     return path
 
 
