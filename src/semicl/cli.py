@@ -22,7 +22,7 @@ def _size(text: str) -> tuple[int, int] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from semicl.config import LOCAL_MODES, PRESETS
+    from semicl.config import COMPILE_MODES, LOCAL_MODES, PRESETS
     from semicl.stage import TRAINING_STAGES
 
     p = argparse.ArgumentParser(prog="semicl", description=__doc__)
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--threads", type=int, default=None, help="torch CPU threads")
         sp.add_argument("--flip", action="store_true",
                         help="mirror augmentation (for orientation-free images: EM, cells)")
+        sp.add_argument("--compile", choices=COMPILE_MODES, default=None,
+                        help="torch.compile the network for training (long GPU runs; "
+                             "compiling takes tens of seconds a stage)")
 
     t = sub.add_parser("train", help="train a model (MSD folder, or image + scribbles)")
     t.add_argument("--data", help="MSD/nnU-Net folder (dataset.json, imagesTr, labelsTr); "
@@ -98,6 +101,8 @@ def configure(args: argparse.Namespace):
     cfg.local_stage.enabled = not args.no_local
     cfg.num_threads = args.threads
     cfg.flip = cfg.flip or args.flip
+    if args.compile:
+        cfg.compile = args.compile
     cfg.validate()
     return cfg
 

@@ -23,6 +23,9 @@ from semicl.stage import TRAINING_STAGES, Stage
 SMALL_DATA_BATCH = 4
 
 LOCAL_MODES: tuple[str, ...] = ("exact", "stride", "block", "self")
+#: ``torch.compile`` modes a training run may ask for (``TrainConfig.compile``)
+COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune",
+                                  "max-autotune-no-cudagraphs")
 LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
 NORMS: tuple[str, ...] = ("auto", "instance", "batch")
 
@@ -176,6 +179,9 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  #: bf16/fp16 autocast on CUDA (ignored on CPU)
     channels_last: bool | None = None  #: NHWC memory format; None = on CUDA only
+    #: torch.compile mode for the network while training (one of COMPILE_MODES);
+    #: None = eager. Compiling costs tens of seconds a stage: for long runs on a GPU.
+    compile: str | None = None
     image_size: tuple[int, int] | None = None  #: pad/crop slices to this size; None = native
     #: train every stage on patch_size x patch_size windows of larger slices (data/windows.py);
     #: None = whole slices. Prediction always runs on whole slices.
@@ -205,6 +211,9 @@ class TrainConfig:
         self.finetune.validate("fine-tuning")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
             raise SemiclError("image_size must be two integers >= 8, or None for native size.")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise SemiclError(f"compile must be one of {COMPILE_MODES} or None, "
+                              f"got {self.compile!r}.")
         multiple = 2 ** self.model.depth
         if self.patch_size is not None and (self.patch_size < 2 * multiple
                                             or self.patch_size % multiple):

@@ -13,6 +13,7 @@ versions.
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import re
 from collections.abc import Iterator
@@ -167,3 +168,22 @@ def set_cpu_threads(n: int | None) -> int:
             raise DeviceError(f"The number of CPU threads must be >= 1, got {n}.")
         torch.set_num_threads(int(n))
     return torch.get_num_threads()
+
+
+def release_memory(device: torch.device | str) -> None:
+    """Give a GPU's cached, unused memory back to the driver (and so to other programs).
+
+    PyTorch's caching allocator keeps the memory of freed tensors (a training run's
+    activations, a prediction's batches) for reuse; inside a long-lived program such as
+    napari it would stay held until the program exits. Called after training and after
+    prediction; tensors still referenced (the trained network) stay. A no-op elsewhere.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda" or not torch.cuda.is_initialized():
+        return
+    gc.collect()  # generators and autograd graphs in reference cycles still hold tensors
+    with torch.cuda.device(dev):
+        clear_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+        if clear_workspaces is not None:  # cuBLAS keeps a workspace per stream otherwise
+            clear_workspaces()
+        torch.cuda.empty_cache()

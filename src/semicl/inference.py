@@ -16,7 +16,9 @@ import torch
 
 from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import from_slices, to_slices
+from semicl.device import release_memory
 from semicl.errors import InvalidImageError
+from semicl.labels import mask_dtype
 from semicl.training.events import ProgressEvent, Stage
 
 
@@ -84,8 +86,9 @@ def predict_iter(
             yield ProgressEvent(Stage.PREDICT, b + 1, total, None, time.perf_counter() - t0)
     finally:
         net.train(was_training)
+        release_memory(device)  # the batches' cached GPU memory
     probs = from_slices(np.concatenate(chunks), geometry).astype(np.float32, copy=False)
-    mask = probs.argmax(0).astype(np.uint8 if probs.shape[0] < 256 else np.uint16)
+    mask = probs.argmax(0).astype(mask_dtype(probs.shape[0] - 1))
     return Prediction(mask=mask, probs=probs)
 
 

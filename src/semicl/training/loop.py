@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
 
 import torch
 
@@ -21,6 +22,41 @@ from semicl.training.events import ProgressEvent, Stage
 
 class TrainingDivergedError(SemiclError):
     """The loss became NaN or infinite."""
+
+
+#: on a GPU the loss is read back every this many steps (each read waits for the GPU)
+GPU_LOSS_READ_EVERY = 8
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """How the optimisation steps run on a device; never what they compute.
+
+    ``fused_optimizer``: AdamW's fused CUDA kernel (one launch for all parameters instead
+    of a dozen per group). ``read_loss_every``: the loss goes to the host (and is checked
+    for NaN) every this many steps, so the host can queue the next steps while the GPU
+    works; every step still yields its :class:`ProgressEvent`, in order, at the read.
+    ``compile_mode``: the network's forward passes go through ``torch.compile`` with this
+    mode (``None`` = eager); shapes are static within a stage, so it compiles once a stage.
+    """
+
+    fused_optimizer: bool = False
+    read_loss_every: int = 1
+    compile_mode: str | None = None
+
+    @classmethod
+    def for_device(cls, device: torch.device, compile_mode: str | None = None) -> StepOptions:
+        """The defaults: on CUDA the fused optimiser and a read every
+        :data:`GPU_LOSS_READ_EVERY` steps; elsewhere a read every step (as before)."""
+        cuda = device.type == "cuda"
+        return cls(fused_optimizer=cuda, read_loss_every=GPU_LOSS_READ_EVERY if cuda else 1,
+                   compile_mode=compile_mode)
+
+    def compiled(self, fn: Callable) -> Callable:
+        """``fn`` (a network method), compiled when ``compile_mode`` is set."""
+        if self.compile_mode is None:
+            return fn
+        return torch.compile(fn, mode=self.compile_mode, dynamic=False)
 
 
 def optimise(
@@ -35,14 +71,17 @@ def optimise(
     amp: bool,
     control: TrainControl | None = None,
     after_step: Callable[[int], Iterable[object]] | None = None,
+    options: StepOptions = StepOptions(),
 ) -> Generator[object, None, int]:
     """Run ``steps`` AdamW steps with a warm-up + cosine schedule; yield a ProgressEvent each step.
 
     ``after_step(step)`` may yield extra events (e.g. previews) between steps.
+    ``options`` (:class:`StepOptions`) sets how the steps run, not what they compute.
     Returns the number of steps completed (fewer than ``steps`` after a stop request).
     """
     params = [p for p in params if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay,
+                            **({"fused": True} if options.fused_optimizer else {}))
     warmup = max(1, min(50, steps // 10))
 
     def lr_factor(i: int) -> float:
@@ -55,6 +94,20 @@ def optimise(
     scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device, amp))
     t0 = time.perf_counter()
     done = 0
+    unread: list[torch.Tensor] = []  # losses of steps done + 1 - len(unread) .. done
+
+    def read() -> Iterable[ProgressEvent]:
+        values = torch.stack(unread).tolist() if len(unread) > 1 else [float(unread[0])]
+        unread.clear()
+        elapsed = time.perf_counter() - t0
+        for step, value in enumerate(values, start=done + 1 - len(values)):
+            if not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"{stage.title}: the loss became {value} at step {step}; lower the "
+                    "learning rate or check the image for extreme values."
+                )
+            yield ProgressEvent(stage, step, steps, value, elapsed)
+
     for step in range(1, steps + 1):
         if control is not None and control.stop_requested:
             break
@@ -65,16 +118,14 @@ def optimise(
         scaler.step(opt)
         scaler.update()
         sched.step()
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDivergedError(
-                f"{stage.title}: the loss became {value} at step {step}; lower the learning "
-                "rate or check the image for extreme values."
-            )
+        unread.append(loss.detach().float())
         done = step
-        yield ProgressEvent(stage, step, steps, value, time.perf_counter() - t0)
+        if len(unread) >= options.read_loss_every or step == steps:
+            yield from read()
         if after_step is not None:
             yield from after_step(step)
+    if unread:
+        yield from read()
     return done
 
 

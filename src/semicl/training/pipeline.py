@@ -9,11 +9,12 @@ from collections.abc import Generator
 import torch
 
 from semicl.config import TrainConfig
-from semicl.device import resolve_device, seed_everything, set_cpu_threads
+from semicl.device import release_memory, resolve_device, seed_everything, set_cpu_threads
 from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.events import ProgressEvent, Stage
+from semicl.training.loop import StepOptions
 from semicl.training.stages import run_finetune, run_global, run_local
 from semicl.training.trained_model import TrainedModel
 
@@ -69,19 +70,24 @@ def train(
     history: list[tuple[str, int, float]] = list(init.history) if init is not None else []
     common = dict(device=device, amp=config.amp, generator=generator, control=control,
                   augment=config.augment, flip=config.flip,
-                  patch_size=config.patch_size)
+                  patch_size=config.patch_size,
+                  options=StepOptions.for_device(device, config.compile))
 
     finetuned = init.finetuned if init is not None else False
-    for stage, cfg in config.stages().items():
-        if not cfg.enabled or not (pretrain or stage is Stage.FINETUNE):
-            continue
-        if control is not None and control.stop_requested:
-            break
-        steps = yield from _recorded(STAGE_RUNNERS[stage](net, on_device, cfg, **common),
-                                     history)
-        if stage is Stage.FINETUNE and steps > 0:
-            finetuned = True
-    net.eval()
+    try:
+        for stage, cfg in config.stages().items():
+            if not cfg.enabled or not (pretrain or stage is Stage.FINETUNE):
+                continue
+            if control is not None and control.stop_requested:
+                break
+            steps = yield from _recorded(STAGE_RUNNERS[stage](net, on_device, cfg, **common),
+                                         history)
+            if stage is Stage.FINETUNE and steps > 0:
+                finetuned = True
+    finally:
+        net.eval()
+        del on_device, common
+        release_memory(device)  # the run's cached activations; the network stays
     stopped = bool(control is not None and control.stop_requested)
     return TrainedModel(net, config, list(data.class_names), history, stopped, finetuned)
 

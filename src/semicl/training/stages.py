@@ -37,7 +37,7 @@ from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.events import PreviewEvent, Stage
-from semicl.training.loop import draw_indices, optimise
+from semicl.training.loop import StepOptions, draw_indices, optimise
 
 
 def run_global(
@@ -52,6 +52,7 @@ def run_global(
     augment: bool = True,
     flip: bool = False,
     patch_size: int | None = None,
+    options: StepOptions = StepOptions(),
 ) -> Generator[object, None, int]:
     """Stage 1: SimCLR on all slices. Trains the encoder, bottleneck and global head."""
     images = data.unlabelled
@@ -60,6 +61,7 @@ def run_global(
     criterion = NTXentLoss(temperature=cfg.temperature)
     batch = max(2, cfg.resolved_batch(len(images)))
     windows = WindowSampler(patch_size, *images.shape[2:])
+    embed = options.compiled(net.global_embedding)
 
     def view(x: torch.Tensor) -> torch.Tensor:
         if spatial is not None:
@@ -70,7 +72,7 @@ def run_global(
     def loss_fn(step: int) -> torch.Tensor:
         idx = draw_indices(len(images), batch, generator)
         x, _ = windows.draw(images[idx], idx, generator)
-        z = net.global_embedding(torch.cat([view(x), view(x)]))
+        z = embed(torch.cat([view(x), view(x)]))
         z1, z2 = z.float().chunk(2)
         return criterion(z1, z2)
 
@@ -79,6 +81,7 @@ def run_global(
         yield from optimise(
             Stage.GLOBAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
             weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
+            options=options,
         )
     )
 
@@ -107,6 +110,7 @@ def run_local(
     augment: bool = True,
     flip: bool = False,
     patch_size: int | None = None,
+    options: StepOptions = StepOptions(),
 ) -> Generator[object, None, int]:
     """Stage 2: local contrastive pretraining of encoder + decoder + dense head."""
     supervised = cfg.mode != "self"
@@ -117,6 +121,7 @@ def run_local(
     criterion = local_criterion(cfg)
     batch = cfg.resolved_batch(len(images))
     windows = WindowSampler(patch_size, *images.shape[2:], targets)
+    embed = options.compiled(net.local_embedding)
 
     def loss_fn(step: int) -> torch.Tensor:
         idx = draw_indices(len(images), batch, generator)
@@ -126,7 +131,7 @@ def run_local(
             x, y = spatial(x, y, generator)
         v1, _ = intensity(x, None, generator)
         v2, _ = intensity(x, None, generator)
-        emb = net.local_embedding(torch.cat([v1, v2])).float()
+        emb = embed(torch.cat([v1, v2])).float()
         if supervised:
             return criterion(emb, torch.cat([y, y]), generator=generator)
         e1, e2 = emb.chunk(2)
@@ -137,6 +142,7 @@ def run_local(
         yield from optimise(
             Stage.LOCAL, params, loss_fn, steps=cfg.resolved_steps(len(images)), lr=cfg.lr,
             weight_decay=cfg.weight_decay, device=device, amp=amp, control=control,
+            options=options,
         )
     )
 
@@ -169,6 +175,7 @@ def run_finetune(
     augment: bool = True,
     flip: bool = False,
     patch_size: int | None = None,
+    options: StepOptions = StepOptions(),
 ) -> Generator[object, None, int]:
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
 
@@ -189,6 +196,7 @@ def run_finetune(
     windows = WindowSampler(patch_size, *data.images.shape[2:], data.targets)
     other_windows = WindowSampler(patch_size, *data.unlabelled.shape[2:])
     last_preview = [float("-inf")]
+    segment = options.compiled(net)
 
     def augmented(x: torch.Tensor, y: torch.Tensor | None):
         if spatial is not None:
@@ -205,7 +213,7 @@ def run_finetune(
             xu, _ = augmented(other_windows.draw(data.unlabelled[other], other, generator)[0],
                               None)
             x = torch.cat([x, xu])
-        logits = net(x).float()
+        logits = segment(x).float()
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
             loss = loss + cfg.affinity_weight * affinity(logits, x)
@@ -239,7 +247,7 @@ def run_finetune(
     params = net.stage_parameters(Stage.FINETUNE)
     done = yield from optimise(
         Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        device=device, amp=amp, control=control, after_step=previews,
+        device=device, amp=amp, control=control, after_step=previews, options=options,
     )
     if average is not None and done > 0:
         net.load_state_dict(average.module.state_dict())
