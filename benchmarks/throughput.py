@@ -35,6 +35,7 @@ from semicl.io.download import find_or_fetch_msd
 from semicl.io.msd import load_msd
 from semicl.models.network import SegmentationNet
 from semicl.msd_experiment import MsdSplit, load_training_data
+from semicl.stage import TRAINING_STAGES, Stage
 from semicl.training.loop import StepOptions
 from semicl.training.pipeline import STAGE_RUNNERS
 
@@ -106,7 +107,8 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
                     help="default: fp32 channels_last fast (CPU), + channels_last+amp (CUDA); "
                          "the first is the baseline of the ratio column")
-    ap.add_argument("--stages", nargs="+", default=None, help="default: all three")
+    ap.add_argument("--stages", nargs="+", choices=[s.value for s in TRAINING_STAGES],
+                    default=None, help="stages in the order to time them (default: all three)")
     ap.add_argument("--profile", action="store_true",
                     help="also write torch.profiler tables of each stage's first variant")
     ap.add_argument("--out", type=Path, default=None)
@@ -121,9 +123,8 @@ def main() -> None:
     variants = args.variants or (["channels_last+amp", "fp32", "channels_last", "fast"]
                                  if device.type == "cuda" else ["fp32", "channels_last", "fast"])
     rows, tables = [], []
-    for stage in cfg.stages():
-        if args.stages and stage.value not in args.stages:
-            continue
+    stages = [Stage(s) for s in args.stages] if args.stages else list(cfg.stages())
+    for stage in stages:
         base = None
         for i, label in enumerate(variants):
             rate, per_step, first = time_stage(

@@ -76,7 +76,7 @@ def test_throughput_benchmark_times_each_configured_stage():
     targets = (images[:, 0] > 0.5).long()
     data = TrainingData(images, images, targets, ["background", "bright"])
     for stage in cfg.stages():
-        rate, per_step = throughput.time_stage(stage, cfg, data, torch.device("cpu"),
-                                               channels_last=False, amp=False, warmup=1,
-                                               steps=1, batch_size=0)
-        assert rate > 0 and per_step > 0, stage
+        rate, per_step, first = throughput.time_stage(stage, cfg, data, torch.device("cpu"),
+                                                      variant="fp32", warmup=1, steps=1,
+                                                      batch_size=0)
+        assert rate > 0 and per_step > 0 and first > 0, stage

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
+from semicl.config import TrainConfig
 from semicl.device import release_memory
 from semicl.errors import SemiclError
 from semicl.inference import predict, run_to_end
@@ -19,19 +19,9 @@ from semicl.training.control import TrainControl
 from semicl.training.events import ProgressEvent, Stage
 from semicl.training.loop import StepOptions, TrainingDivergedError, optimise
 from semicl.training.pipeline import STAGE_RUNNERS
+from test_training import collect, tiny_config  # tests/core is on sys.path (no package)
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
-
-def tiny_config(**kw) -> TrainConfig:
-    cfg = TrainConfig(
-        model=ModelConfig(base_width=4, depth=2, global_dim=8, local_dim=8),
-        global_stage=GlobalConfig(steps=3, batch_size=4),
-        local_stage=LocalConfig(steps=3, batch_size=2, mode="exact", max_anchors=64),
-        finetune=FinetuneConfig(steps=4, batch_size=2),
-        seed=0, device="cpu",
-    )
-    return dataclasses.replace(cfg, **kw)
 
 
 def image_with_strokes(n=5, size=24):
@@ -44,15 +34,6 @@ def image_with_strokes(n=5, size=24):
     scribbles[1:4:2, 8, 5:11] = 2  # structure
     scribbles[1:4:2, 20, 2:20] = 1  # background
     return image, scribbles
-
-
-def collect(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
 
 
 def quadratic_run(read_every: int, *, nan_at: int | None = None, stop_after: int | None = None,
