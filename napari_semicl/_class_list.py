@@ -18,6 +18,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from semicl.labels import class_to_scribble
+
 from napari_semicl import _colors
 
 
@@ -66,12 +68,13 @@ class ClassList(QWidget):
 
     def _row_picked(self, row: int) -> None:
         if row >= 0:
-            self.picked.emit(row + 1)
+            self.picked.emit(class_to_scribble(row))
 
     def _item(self, row: int, name: str) -> QListWidgetItem:
-        item = QListWidgetItem(_swatch(row + 1), name)
+        label = class_to_scribble(row)
+        item = QListWidgetItem(_swatch(label), name)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-        item.setToolTip(f"scribble label {row + 1}; predicted as class {row}")
+        item.setToolTip(f"scribble label {label}; predicted as class {row}")
         return item
 
     def names(self) -> list[str]:

@@ -8,6 +8,13 @@ background is transparent so the image stays visible.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from semicl.labels import BACKGROUND_CLASS, class_to_scribble
+
+if TYPE_CHECKING:
+    from napari.utils.colormaps import DirectLabelColormap
+
 TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
 
 # Index 0 is unused (unpainted); 1 = background scribbles (a muted blue), then distinct hues.
@@ -44,10 +51,12 @@ def scribble_rgba(value: int) -> tuple[float, float, float, float]:
 
 def prediction_rgba(cls: int) -> tuple[float, float, float, float]:
     """RGBA colour of predicted class ``cls`` (0 = background -> transparent)."""
-    return TRANSPARENT if cls <= 0 else scribble_rgba(cls + 1)
+    if cls <= BACKGROUND_CLASS:
+        return TRANSPARENT
+    return scribble_rgba(class_to_scribble(cls))
 
 
-def scribble_colormap():
+def scribble_colormap() -> DirectLabelColormap:
     """A napari ``DirectLabelColormap`` for scribble (and correction) layers."""
     from napari.utils.colormaps import DirectLabelColormap
 
@@ -57,7 +66,7 @@ def scribble_colormap():
     return DirectLabelColormap(color_dict=colors)
 
 
-def prediction_colormap():
+def prediction_colormap() -> DirectLabelColormap:
     """A napari ``DirectLabelColormap`` for the prediction layer (background transparent)."""
     from napari.utils.colormaps import DirectLabelColormap
 

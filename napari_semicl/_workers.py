@@ -13,9 +13,21 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from napari.qt.threading import GeneratorWorker
+
+    from semicl.config import TrainConfig
+    from semicl.interactive import RoundResult, TrainControl
+    from semicl.training.events import PreviewEvent, ProgressEvent
+    from semicl.training.trained_model import TrainedModel
+
+P = ParamSpec("P")
+Y = TypeVar("Y")
+R = TypeVar("R")
 
 _warmed: list[bool] = []
 
@@ -49,11 +61,9 @@ def warm_up() -> None:
 
 def cap_threads(reserve: int = 1) -> int:
     """Limit torch's CPU threads so the GUI keeps a core; returns the count set."""
-    import torch
+    from semicl.device import set_cpu_threads
 
-    n = max(1, (os.cpu_count() or 2) - reserve)
-    torch.set_num_threads(n)
-    return n
+    return set_cpu_threads(max(1, (os.cpu_count() or 2) - reserve))
 
 
 def train_job(
@@ -61,13 +71,13 @@ def train_job(
     scribbles: np.ndarray,
     *,
     class_names: list[str],
-    config: Any,
+    config: TrainConfig,
     axis: int,
-    init: Any,
+    init: TrainedModel | None,
     pretrain: bool,
-    control: Any,
+    control: TrainControl,
     first_look_steps: int = 0,
-) -> Generator[Any, None, Any]:
+) -> Generator[ProgressEvent | PreviewEvent, None, RoundResult]:
     """One Train / Retrain round: :func:`semicl.interactive.training_round` on a capped
     thread count. Yields its events; returns its :class:`~semicl.interactive.RoundResult`
     (the first-look model when stopped during pretraining; mask None when not fine-tuned).
@@ -81,7 +91,8 @@ def train_job(
     ))
 
 
-def predict_job(model: Any, image: np.ndarray, *, axis: int) -> Generator[Any, None, Any]:
+def predict_job(model: TrainedModel, image: np.ndarray, *,
+                axis: int) -> Generator[ProgressEvent, None, RoundResult]:
     """Predict the whole image with an existing model; returns a ``RoundResult``."""
     from semicl.inference import entropy
     from semicl.interactive import RoundResult
@@ -104,7 +115,8 @@ class JobError(Exception):
         self.original = original
 
 
-def guarded(job: Callable[..., Generator], *args: Any, **kwargs: Any) -> Generator:
+def guarded(job: Callable[P, Generator[Y, None, R]], *args: P.args,
+            **kwargs: P.kwargs) -> Generator[Y, None, R]:
     """Run ``job`` and re-raise any exception as a :class:`JobError`."""
     try:
         return (yield from job(*args, **kwargs))
@@ -113,14 +125,14 @@ def guarded(job: Callable[..., Generator], *args: Any, **kwargs: Any) -> Generat
 
 
 def start(
-    job: Callable[..., Generator],
-    *args: Any,
-    on_yield: Callable[[Any], None],
-    on_return: Callable[[Any], None],
+    job: Callable[..., Generator[Y, None, R]],
+    *args: object,
+    on_yield: Callable[[Y], None],
+    on_return: Callable[[R], None],
     on_error: Callable[[BaseException], None],
     on_finish: Callable[[], None],
-    **kwargs: Any,
-) -> Any:
+    **kwargs: object,
+) -> GeneratorWorker:
     """Run ``job(*args, **kwargs)`` in a napari generator worker and wire its signals.
 
     Errors are *not* relayed to napari's traceback dialog (``_ignore_errors``): the

@@ -8,12 +8,15 @@ plugin reuses the image's affine and header, so it overlays the scan in other to
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from semicl.io.volume import ImageVolume
 
-def _like(source: str | None, path: str) -> Any:
+
+def _like(source: str | None, path: str) -> ImageVolume | None:
     """The source image volume (for its NIfTI affine/header) when writing NIfTI."""
     if not source or not path.lower().endswith((".nii", ".nii.gz")):
         return None
@@ -24,16 +27,13 @@ def _like(source: str | None, path: str) -> Any:
     return read_image(source)
 
 
-def write_mask_layer(path: str, data: Any, attributes: dict) -> list[str]:
-    """npe2 single-layer writer; returns the written path."""
+def write_mask_layer(path: str, data: np.ndarray, attributes: dict) -> list[str]:
+    """npe2 single-layer writer; returns the written path. The engine's
+    :func:`~semicl.io.writers.write_mask` checks the values and picks the integer type."""
     from semicl.io.writers import write_mask
 
     meta = attributes.get("metadata") or {}
     mask = np.asarray(data)
-    if mask.dtype.kind not in "iu":
-        mask = mask.astype(np.int64)
-    if mask.size and mask.min() >= 0:
-        mask = mask.astype(np.uint8 if mask.max() < 256 else np.uint16)
     scale = attributes.get("scale")
     spacing = tuple(float(s) for s in scale) if scale is not None else None
     if spacing is not None and len(spacing) != mask.ndim:
