@@ -7,13 +7,18 @@ handlers that run on the main thread.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from semicl.errors import SemiclError
+from semicl.labels import UNPAINTED
 
 from napari_semicl import _colors, _quiet_add
+
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
+    from napari.layers import Image, Labels, Layer
 
 ROLE = "semicl_role"  #: layer.metadata key: "scribbles", "corrections", "prediction", "uncertainty"
 CLASS_NAMES = "semicl_class_names"  #: layer.metadata key: class names, background first
@@ -27,25 +32,25 @@ class InputError(SemiclError):
     to do. A :class:`~semicl.errors.SemiclError`, so it is shown as advice, not as a bug."""
 
 
-def role(layer: Any) -> str | None:
+def role(layer: Layer | None) -> str | None:
     """The semicl role recorded in ``layer.metadata`` (None for user layers)."""
     return (getattr(layer, "metadata", None) or {}).get(ROLE)
 
 
-def class_names(layer: Any) -> list[str] | None:
+def class_names(layer: Layer | None) -> list[str] | None:
     """The class names kept in a layer's metadata (None when absent or fewer than two)."""
     names = (getattr(layer, "metadata", None) or {}).get(CLASS_NAMES)
     return [str(n) for n in names] if names and len(names) >= 2 else None
 
 
-def keep_class_names(layer: Any, names: list[str]) -> None:
+def keep_class_names(layer: Layer | None, names: list[str]) -> None:
     """Keep ``names`` with the layer (its metadata), so they come back with the layer when
     the widget is closed and opened again, or when the layer is picked again."""
     if layer is not None and class_names(layer) != list(names):
         layer.metadata = {**(layer.metadata or {}), CLASS_NAMES: list(names)}
 
 
-def image_array(layer: Any) -> np.ndarray:
+def image_array(layer: Image | None) -> np.ndarray:
     """A float-or-int copy of an Image layer's data, checked to be 2-D or 3-D grey."""
     if layer is None:
         raise InputError(
@@ -72,7 +77,7 @@ def image_array(layer: Any) -> np.ndarray:
     return arr.copy()
 
 
-def scribble_array(layer: Any, image_shape: tuple[int, ...]) -> np.ndarray:
+def scribble_array(layer: Labels | None, image_shape: tuple[int, ...]) -> np.ndarray:
     """A copy of a scribble Labels layer's data, checked against the image shape."""
     if layer is None:
         raise InputError(
@@ -89,9 +94,11 @@ def scribble_array(layer: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     return arr.copy()
 
 
-def new_scribble_layer(viewer: Any, image_layer: Any, name: str = "scribbles") -> Any:
+def new_scribble_layer(viewer: ViewerModel, image_layer: Image | None,
+                       name: str = "scribbles") -> Labels:
     """Add an empty Labels layer matching the image (shape, scale, translate), painting in 2-D."""
     shape = image_array(image_layer).shape
+    assert image_layer is not None  # image_array refuses None
     layer = viewer.add_labels(
         np.zeros(shape, dtype=np.uint8),
         name=name,
@@ -108,13 +115,13 @@ def new_scribble_layer(viewer: Any, image_layer: Any, name: str = "scribbles") -
     return layer
 
 
-def style_scribbles(layer: Any) -> None:
+def style_scribbles(layer: Labels) -> None:
     """Give a Labels layer the shared class colours and 2-D painting."""
     layer.colormap = _colors.scribble_colormap()
     layer.n_edit_dimensions = 2
 
 
-def find_role(viewer: Any, name: str) -> Any:
+def find_role(viewer: ViewerModel, name: str) -> Layer | None:
     """The first layer whose metadata role is ``name`` (None if absent)."""
     for layer in viewer.layers:
         if role(layer) == name:
@@ -122,8 +129,16 @@ def find_role(viewer: Any, name: str) -> Any:
     return None
 
 
-def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, ...],
-                  data: np.ndarray | None = None) -> Any:
+def find_labels(viewer: ViewerModel, name: str) -> Labels | None:
+    """The prediction or corrections layer (:func:`find_role`, a Labels layer), or None."""
+    from napari.layers import Labels
+
+    layer = find_role(viewer, name)
+    return layer if isinstance(layer, Labels) else None
+
+
+def ensure_labels(viewer: ViewerModel, image_layer: Image, which: str, shape: tuple[int, ...],
+                  data: np.ndarray | None = None) -> Labels:
     """The prediction or corrections Labels layer, created or re-shaped as needed.
 
     A new layer holds ``data`` (zeros when None; uint8, ``shape``) and is added without
@@ -131,7 +146,7 @@ def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, .
     """
     from napari.layers import Labels
 
-    layer = find_role(viewer, which)
+    layer = find_labels(viewer, which)
     if layer is not None and tuple(layer.data.shape) == tuple(shape):
         return layer
     new = Labels(
@@ -148,7 +163,7 @@ def ensure_labels(viewer: Any, image_layer: Any, which: str, shape: tuple[int, .
     return _quiet_add.add_quietly(viewer, new, replace=layer)
 
 
-def write_slice(layer: Any, axis: int, index: int, values: np.ndarray) -> None:
+def write_slice(layer: Labels, axis: int, index: int, values: np.ndarray) -> None:
     """Overwrite slice ``index`` along ``axis`` of a Labels layer in place and redraw."""
     data = layer.data
     if data.ndim == 2:
@@ -160,10 +175,11 @@ def write_slice(layer: Any, axis: int, index: int, values: np.ndarray) -> None:
     layer.refresh()
 
 
-def set_uncertainty(viewer: Any, image_layer: Any, entropy: np.ndarray | None, show: bool) -> None:
+def set_uncertainty(viewer: ViewerModel, image_layer: Image | None, entropy: np.ndarray | None,
+                    show: bool) -> None:
     """Add, update or remove the per-pixel entropy Image layer."""
     layer = find_role(viewer, UNCERTAINTY)
-    if not show or entropy is None:
+    if not show or entropy is None or image_layer is None:
         if layer is not None:
             viewer.layers.remove(layer)
         return
@@ -185,7 +201,7 @@ def set_uncertainty(viewer: Any, image_layer: Any, entropy: np.ndarray | None, s
     ), replace=layer)
 
 
-def slice_axis(viewer: Any, layer: Any) -> int:
+def slice_axis(viewer: ViewerModel, layer: Layer) -> int:
     """The layer axis the user slices through (the one not displayed); 0 for 2-D or 3-D view."""
     if layer.ndim < 3:
         return 0
@@ -195,7 +211,7 @@ def slice_axis(viewer: Any, layer: Any) -> int:
     return hidden[0] if len(hidden) == 1 else 0
 
 
-def current_slice(viewer: Any, layer: Any, axis: int) -> int:
+def current_slice(viewer: ViewerModel, layer: Layer, axis: int) -> int:
     """Index (data coordinates) along ``axis`` of the slice the viewer shows."""
     if layer.ndim < 3:
         return 0
@@ -204,7 +220,7 @@ def current_slice(viewer: Any, layer: Any, axis: int) -> int:
     return int(np.clip(np.round(pos[axis]), 0, n - 1))
 
 
-def go_to_slice(viewer: Any, layer: Any, axis: int, index: int) -> None:
+def go_to_slice(viewer: ViewerModel, layer: Layer, axis: int, index: int) -> None:
     """Move the viewer to slice ``index`` along ``axis`` of ``layer``."""
     if layer.ndim < 3:
         return
@@ -218,6 +234,6 @@ def go_to_slice(viewer: Any, layer: Any, axis: int, index: int) -> None:
 def annotated_slices(scribbles: np.ndarray, axis: int) -> set[int]:
     """Indices of slices along ``axis`` with at least one painted pixel."""
     if scribbles.ndim < 3:
-        return {0} if np.any(scribbles) else set()
+        return {0} if np.any(scribbles != UNPAINTED) else set()
     other = tuple(a for a in range(scribbles.ndim) if a != axis)
-    return {int(i) for i in np.flatnonzero(np.any(scribbles > 0, axis=other))}
+    return {int(i) for i in np.flatnonzero(np.any(scribbles != UNPAINTED, axis=other))}

@@ -7,12 +7,17 @@ The prediction, corrections and uncertainty layers are never offered as inputs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QComboBox
 
 from napari_semicl import _layers
+
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
+    from napari.layers import Image, Labels, Layer
+    from napari.utils.events import Event
 
 _OUTPUT_ROLES = {_layers.PREDICTION, _layers.CORRECTIONS, _layers.UNCERTAINTY}
 
@@ -23,14 +28,14 @@ class LayerPickers(QObject):
     image_changed = Signal(object)  #: the picked Image layer (or None)
     scribbles_changed = Signal(object)  #: the picked Labels layer (or None)
 
-    def __init__(self, viewer: Any) -> None:
+    def __init__(self, viewer: ViewerModel) -> None:
         super().__init__()
         self.viewer = viewer
         self.image = QComboBox()
         self.image.setToolTip("The 2-D image or 3-D volume to segment.")
         self.scribbles = QComboBox()
         self.scribbles.setToolTip("The Labels layer you paint on (0 = unpainted).")
-        self._picked: dict[str, Any] = {"image": None, "scribbles": None}
+        self._picked: dict[str, Layer | None] = {"image": None, "scribbles": None}
         self.image.currentTextChanged.connect(lambda t: self._changed("image", t))
         self.scribbles.currentTextChanged.connect(lambda t: self._changed("scribbles", t))
         ev = viewer.layers.events
@@ -41,7 +46,7 @@ class LayerPickers(QObject):
             layer.events.name.connect(self.refresh)
         self.refresh()
 
-    def _watch_name(self, event: Any) -> None:
+    def _watch_name(self, event: Event) -> None:
         event.value.events.name.connect(self.refresh)
 
     def disconnect_viewer(self) -> None:
@@ -53,7 +58,7 @@ class LayerPickers(QObject):
         for layer in self.viewer.layers:
             layer.events.name.disconnect(self.refresh)
 
-    def _layers(self, kind: str) -> list[Any]:
+    def _layers(self, kind: str) -> list[Layer]:
         import napari
 
         cls = napari.layers.Image if kind == "image" else napari.layers.Labels
@@ -84,7 +89,7 @@ class LayerPickers(QObject):
             combo.setCurrentText(pick)
         combo.blockSignals(False)
 
-    def refresh(self, _event: Any = None) -> None:
+    def refresh(self, _event: Event | None = None) -> None:
         """Rebuild both combos from the viewer's layers."""
         images = [lay.name for lay in self._layers("image")]
         self._fill(self.image, images, None, self._current_name("image", self.image))
@@ -97,16 +102,16 @@ class LayerPickers(QObject):
             if layer != self._picked[which]:
                 self._changed(which, combo.currentText())
 
-    def _get(self, name: str) -> Any:
+    def _get(self, name: str) -> Layer | None:
         return self.viewer.layers[name] if name and name in self.viewer.layers else None
 
-    def image_layer(self) -> Any:
+    def image_layer(self) -> Image | None:
         """The picked Image layer, or None."""
-        return self._get(self.image.currentText())
+        return self._get(self.image.currentText())  # type: ignore[return-value]
 
-    def scribble_layer(self) -> Any:
+    def scribble_layer(self) -> Labels | None:
         """The picked scribble Labels layer, or None."""
-        return self._get(self.scribbles.currentText())
+        return self._get(self.scribbles.currentText())  # type: ignore[return-value]
 
     def pick_scribbles(self, name: str) -> None:
         """Select ``name`` in the scribble combo."""

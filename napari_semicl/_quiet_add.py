@@ -18,14 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
+    from napari.layers import Layer
+    from napari.utils.events import Event
+
+L = TypeVar("L", bound="Layer")
 
 #: napari's drawing overlays of a Labels layer (``Layer._overlays`` keys), made lazily
 DRAWING_OVERLAYS = ("polygon", "brush_stroke")
 
 
 @contextmanager
-def unselected(viewer: Any) -> Iterator[None]:
+def unselected(viewer: ViewerModel) -> Iterator[None]:
     """Add (or replace) layers without selecting them.
 
     napari makes a new layer the only selected (active) one; a person painting while the
@@ -57,7 +64,7 @@ def unselected(viewer: Any) -> Iterator[None]:
             sel.update(kept)
 
 
-def defer_drawing_overlays(layer: Any) -> None:
+def defer_drawing_overlays(layer: Layer) -> None:
     """Hide a new Labels layer's drawing overlays until it first leaves pan/zoom mode.
 
     Painting needs them, looking does not; napari creates an overlay's visual when it
@@ -70,7 +77,7 @@ def defer_drawing_overlays(layer: Any) -> None:
     for overlay in hidden:
         overlay.visible = False
 
-    def show(_event: Any = None) -> None:
+    def show(_event: Event | None = None) -> None:
         if str(layer.mode) in ("pan_zoom", "transform"):
             return
         layer.events.mode.disconnect(show)
@@ -80,7 +87,7 @@ def defer_drawing_overlays(layer: Any) -> None:
     layer.events.mode.connect(show)
 
 
-def add_quietly(viewer: Any, layer: Any, replace: Any = None) -> Any:
+def add_quietly(viewer: ViewerModel, layer: L, replace: Layer | None = None) -> L:
     """Insert ``layer`` (a napari layer built by the caller) without selecting it,
     removing ``replace`` first; the person's selection and mode stay. Returns ``layer``."""
     defer_drawing_overlays(layer)

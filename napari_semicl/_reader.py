@@ -14,20 +14,29 @@ dialog does with "Remember this choice for folders labeled as ...".
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from napari_semicl import _colors, _layers
 
-LayerData = tuple[Any, dict, str]
+if TYPE_CHECKING:
+    import numpy as np
+
+    #: napari's layer data tuple: (data, keyword arguments, layer type)
+    LayerData = tuple[np.ndarray, dict, str]
+    #: what npe2 hands a reader: one path or several
+    PathOrPaths = str | Path | list[str | Path]
+    Reader = Callable[[PathOrPaths], list[LayerData]]
+
 PLUGIN = "napari-semicl"
 
 
-def _is_nifti(path: Any) -> bool:
+def _is_nifti(path: object) -> bool:
     return isinstance(path, (str, Path)) and str(path).lower().endswith((".nii", ".nii.gz"))
 
 
-def get_reader(path: Any):
+def get_reader(path: PathOrPaths) -> Reader | None:
     """Return :func:`read_nifti` for ``.nii``/``.nii.gz`` paths (or lists of them), else None."""
     paths = path if isinstance(path, list) else [path]
     return read_nifti if paths and all(_is_nifti(p) for p in paths) else None
@@ -51,13 +60,13 @@ def nifti_layer(path: str | Path) -> LayerData:
     return vol.data, meta, "image"
 
 
-def read_nifti(path: Any) -> list[LayerData]:
+def read_nifti(path: PathOrPaths) -> list[LayerData]:
     """npe2 reader function: one Image layer per NIfTI file."""
     paths = path if isinstance(path, list) else [path]
     return [nifti_layer(p) for p in paths]
 
 
-def session_folder(path: Any) -> Path | None:
+def session_folder(path: object) -> Path | None:
     """The session folder that ``path`` (the folder, or its ``session.json``) names, else None."""
     from napari_semicl._session import SESSION_FILE, is_session
 
@@ -71,7 +80,7 @@ def session_folder(path: Any) -> Path | None:
     return p if is_session(p) else None
 
 
-def get_session_reader(path: Any):
+def get_session_reader(path: PathOrPaths) -> Reader | None:
     """Return :func:`read_session` for a semicl session folder (or its session.json)."""
     return read_session if session_folder(path) is not None else None
 
@@ -106,7 +115,7 @@ def remember_session_folder(folder: str | Path) -> bool:
         return False
 
 
-def read_session(path: Any) -> list[LayerData]:
+def read_session(path: PathOrPaths) -> list[LayerData]:
     """The layers of a session folder (image, scribbles, corrections, prediction)."""
     from semicl.errors import SemiclError
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-LayerData = tuple[Any, dict, str]
+if TYPE_CHECKING:
+    from napari_semicl._reader import LayerData
 
 #: The case shown by default: the first training case of Task04.
 DEFAULT_CASE = 0

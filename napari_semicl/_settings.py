@@ -7,7 +7,7 @@ serialisable :class:`semicl.config.TrainConfig`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -22,6 +22,9 @@ from qtpy.QtWidgets import (
 )
 
 from semicl.stage import TRAINING_STAGES, Stage
+
+if TYPE_CHECKING:
+    from semicl.config import TrainConfig
 
 #: the short name of each row of the stage grid (one row per TRAINING_STAGES member)
 _ROW_TITLES = {Stage.GLOBAL: "Global", Stage.LOCAL: "Local", Stage.FINETUNE: "Fine-tune"}
@@ -135,10 +138,10 @@ class SettingsPanel(QWidget):
     def _load_preset(self, name: str) -> None:
         from semicl.config import preset
 
-        self._base: Any = None  # a preset picked by the user replaces a restored config
+        self._base: TrainConfig | None = None  # a picked preset replaces a restored config
         self._fill(preset(name))
 
-    def _fill(self, cfg: Any) -> None:
+    def _fill(self, cfg: TrainConfig) -> None:
         for key, st in cfg.stages().items():
             self.enabled[key].setChecked(bool(st.enabled))
             self.steps[key].setValue(int(st.steps))
@@ -151,7 +154,7 @@ class SettingsPanel(QWidget):
         dev = cfg.device if self.device.findText(cfg.device) >= 0 else "auto"
         self.device.setCurrentText(dev)
 
-    def set_config(self, cfg: Any) -> None:
+    def set_config(self, cfg: TrainConfig) -> None:
         """Show ``cfg`` (e.g. restored from a session) without resetting it to a preset."""
         self.preset.blockSignals(True)
         if self.preset.findText(cfg.preset) >= 0:
@@ -160,7 +163,7 @@ class SettingsPanel(QWidget):
         self._base = cfg
         self._fill(cfg)
 
-    def config(self) -> Any:
+    def config(self) -> TrainConfig:
         """A validated TrainConfig: the preset (or restored config) plus the edited fields."""
         import copy
 

@@ -8,7 +8,10 @@ keep working while painting.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
 
 #: (key, action name, description) — the action name is a method of the widget.
 SHORTCUTS: tuple[tuple[str, str, str], ...] = (
@@ -20,13 +23,13 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def bind(viewer: Any, target: Any) -> list[str]:
+def bind(viewer: ViewerModel, target: object) -> list[str]:
     """Bind every shortcut to ``target.<action>()`` (looked up when pressed); returns the keys."""
     bound = []
     for key, action, _desc in SHORTCUTS:
 
-        def handler(_viewer: Any, action: str = action) -> None:
-            fn: Callable[[], Any] = getattr(target, action)
+        def handler(_viewer: ViewerModel, action: str = action) -> None:
+            fn: Callable[[], object] = getattr(target, action)
             fn()
 
         viewer.bind_key(key, handler, overwrite=True)
@@ -34,7 +37,7 @@ def bind(viewer: Any, target: Any) -> list[str]:
     return bound
 
 
-def unbind(viewer: Any, keys: list[str]) -> None:
+def unbind(viewer: ViewerModel, keys: list[str]) -> None:
     """Remove the shortcuts (the widget is closing)."""
     for key in keys:
         try:
