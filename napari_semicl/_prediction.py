@@ -12,40 +12,52 @@ export right after a refresh contains it. The user's scribble layer itself is ne
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semicl.labels import IGNORE_INDEX, scribbles_to_targets, targets_to_scribbles
+from semicl.labels import IGNORE_INDEX, UNPAINTED, mask_to_scribbles, scribbles_to_targets
 
 from napari_semicl import _layers
+
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
+    from napari.layers import Image, Labels
+
+Region = tuple[slice | int, ...]
 
 
 class PredictionView:
     """Writes predictions into the viewer and turns prediction edits into corrections."""
 
-    def __init__(self, viewer: Any) -> None:
+    def __init__(self, viewer: ViewerModel) -> None:
         self.viewer = viewer
-        self.image_layer: Any = None
+        self.image_layer: Image | None = None
         self.axis = 0
         self.shown: np.ndarray | None = None
 
-    def bind(self, image_layer: Any, axis: int) -> None:
+    def bind(self, image_layer: Image | None, axis: int) -> None:
         """Predictions that follow belong to ``image_layer``, sliced along ``axis``."""
         self.image_layer = image_layer
         self.axis = axis
 
-    def layer(self) -> Any:
+    def layer(self) -> Labels | None:
         """The prediction layer, or None."""
-        return _layers.find_role(self.viewer, _layers.PREDICTION)
+        return _layers.find_labels(self.viewer, _layers.PREDICTION)
 
-    def _region(self, index: int | None, ndim: int) -> tuple:
-        sl: list[Any] = [slice(None)] * ndim
+    def adopt(self) -> None:
+        """The prediction layer as it is now is what was shown (a reopened session's)."""
+        layer = self.layer()
+        if layer is not None:
+            self.shown = np.array(layer.data, copy=True)
+
+    def _region(self, index: int | None, ndim: int) -> Region:
+        sl: list[slice | int] = [slice(None)] * ndim
         if index is not None and ndim == 3:
             sl[self.axis] = index
         return tuple(sl)
 
-    def _current(self, shape: tuple[int, ...]) -> Any:
+    def _current(self, shape: tuple[int, ...]) -> Labels | None:
         """The prediction layer if it has ``shape`` (``shown`` then tracks it), else None."""
         layer = self.layer()
         if layer is None or tuple(layer.data.shape) != tuple(shape):
@@ -54,24 +66,26 @@ class PredictionView:
             self.shown = np.array(layer.data, copy=True)
         return layer
 
-    def _create(self, data: np.ndarray) -> Any:
+    def _create(self, data: np.ndarray) -> Labels:
         """A new prediction layer holding ``data`` (it replaces one of another shape)."""
+        assert self.image_layer is not None  # callers return early without one
         layer = _layers.ensure_labels(self.viewer, self.image_layer, _layers.PREDICTION,
                                       data.shape, data=data)
         self.shown = np.array(data, copy=True)
         return layer
 
-    def _with_edits(self, region: tuple, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """``mask`` (uint8, the network's values for ``region``) with the corrections on top:
-        a pixel the user edited keeps the class they gave it."""
-        out = np.array(mask, dtype=np.uint8, copy=True)
+    def _with_edits(self, region: Region, mask: np.ndarray,
+                    shape: tuple[int, ...]) -> np.ndarray:
+        """``mask`` (the network's values for ``region``, in the engine's integer type) with
+        the corrections on top: a pixel the user edited keeps the class they gave it."""
+        out = np.array(mask, copy=True)
         corr = self.corrections_layer(shape)
         if corr is None:
             return out
         edits = scribbles_to_targets(np.asarray(corr.data[region]))
         painted = edits != IGNORE_INDEX
         if painted.any():
-            out[painted] = edits[painted].astype(np.uint8)
+            out[painted] = edits[painted]
         return out
 
     def harvest(self, index: int | None = None) -> int:
@@ -89,7 +103,7 @@ class PredictionView:
             self.viewer, self.image_layer, _layers.CORRECTIONS, self.shown.shape
         )
         target = corr.data[region]
-        target[changed] = targets_to_scribbles(current[changed])
+        target[changed] = mask_to_scribbles(current[changed])
         self.shown[region][changed] = current[changed]
         corr.refresh()
         return n
@@ -106,7 +120,7 @@ class PredictionView:
             self.harvest(index)
         values = self._with_edits(region, mask, shape)
         if layer is None:  # the first preview: the new layer is made with it
-            data = np.zeros(shape, dtype=np.uint8)
+            data = np.zeros(shape, dtype=values.dtype)
             data[region] = values
             self._create(data)
             return
@@ -127,9 +141,9 @@ class PredictionView:
         layer.data = values
         self.shown = np.array(values, copy=True)
 
-    def corrections_layer(self, shape: tuple[int, ...]) -> Any:
+    def corrections_layer(self, shape: tuple[int, ...]) -> Labels | None:
         """The corrections layer if it has ``shape``, else None."""
-        corr = _layers.find_role(self.viewer, _layers.CORRECTIONS)
+        corr = _layers.find_labels(self.viewer, _layers.CORRECTIONS)
         if corr is None or tuple(corr.data.shape) != tuple(shape):
             return None
         return corr
@@ -145,7 +159,7 @@ class PredictionView:
         if corr is None:
             return scribbles
         out = scribbles.astype(np.promote_types(scribbles.dtype, corr.dtype), copy=True)
-        fill = (out == 0) & (corr > 0)
+        fill = (out == UNPAINTED) & (corr != UNPAINTED)
         out[fill] = corr[fill]
         return out
 

@@ -23,9 +23,15 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from semicl.training.trained_model import TrainedModel
+
+#: One loss record, ``[stage, step, loss]`` (a list: that is how it comes back from JSON).
+HistoryRow = list[str | int | float]
 
 SESSION_FILE = "session.json"
 FORMAT = "semicl-session"
@@ -45,7 +51,7 @@ class SessionState:
     config: dict[str, Any] | None = None
     axis: int = 0
     rounds: list[dict[str, Any]] = field(default_factory=list)
-    history: list[list[Any]] = field(default_factory=list)  #: [stage, step, loss] rows
+    history: list[HistoryRow] = field(default_factory=list)
 
 
 def is_session(path: str | Path) -> bool:
@@ -61,23 +67,25 @@ def default_folder(image_name: str) -> Path:
     return root / safe
 
 
-def _write_tif(path: Path, arr: np.ndarray, scale: list[float] | None = None) -> None:
+def _spacing(arr: np.ndarray, scale: list[float] | None) -> tuple[float, ...] | None:
+    """The layer scale as the spacing of ``arr`` (None, i.e. 1.0 per axis, when it does
+    not have one value per axis)."""
+    return tuple(scale) if scale and len(scale) == arr.ndim else None
+
+
+def _write_image_tif(path: Path, arr: np.ndarray, scale: list[float] | None) -> None:
+    """The image copy (any dtype, so not :func:`semicl.io.writers.write_mask`, which writes
+    labels only; the engine has no image writer yet)."""
     import tifffile
 
     from semicl.io.atomic import atomic_path
 
-    meta: dict[str, Any] = {"axes": "ZYX" if arr.ndim == 3 else "YX"}
+    meta: dict[str, object] = {"axes": "ZYX" if arr.ndim == 3 else "YX"}
     if scale:
         meta["spacing"] = float(scale[0]) if arr.ndim == 3 else 1.0
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, arr, imagej=arr.dtype in (np.uint8, np.uint16, np.float32),
                          metadata=meta, photometric="minisblack")
-
-
-def _read_tif(path: Path) -> np.ndarray | None:
-    import tifffile
-
-    return tifffile.imread(path) if path.is_file() else None
 
 
 class Session:
@@ -102,24 +110,27 @@ class Session:
                **asdict(state)}
         with atomic_path(self._path(SESSION_FILE)) as tmp:
             tmp.write_text(json.dumps(doc, indent=1))
-        self._write_history(state.history)
+        from semicl.run import write_history  # the engine's loss-history CSV
 
-    def _write_history(self, rows: list[list[Any]]) -> None:
-        from semicl.io.atomic import atomic_path
+        write_history(self._path("loss_history.csv"), state.history)
 
-        with atomic_path(self._path("loss_history.csv")) as tmp:
-            lines = ["stage,step,loss"] + [f"{s},{k},{v}" for s, k, v in rows]
-            tmp.write_text("\n".join(lines) + "\n")
-
-    def save_array(self, name: str, arr: np.ndarray | None,
-                   scale: list[float] | None = None) -> None:
-        """Write ``<name>.tif`` (``scribbles``, ``corrections``, ``prediction``, ``image``)."""
+    def save_labels(self, name: str, arr: np.ndarray | None,
+                    scale: list[float] | None = None) -> None:
+        """Write ``<name>.tif`` (``scribbles``, ``corrections``, ``prediction``): the engine's
+        mask writer, which picks the integer type and keeps the spacing (Z and X/Y)."""
         if arr is None:
             return
-        self._ensure()
-        _write_tif(self._path(f"{name}.tif"), np.ascontiguousarray(arr), scale)
+        from semicl.io.writers import write_mask
 
-    def save_model(self, model: Any, round_no: int) -> Path:
+        self._ensure()
+        write_mask(self._path(f"{name}.tif"), arr, spacing=_spacing(arr, scale))
+
+    def save_image(self, arr: np.ndarray, scale: list[float] | None = None) -> None:
+        """Write ``image.tif``, the copy of an image that has no file on disk."""
+        self._ensure()
+        _write_image_tif(self._path("image.tif"), np.ascontiguousarray(arr), scale)
+
+    def save_model(self, model: TrainedModel, round_no: int) -> Path:
         """Save ``model.pt`` and ``checkpoints/round_NNN.pt``; returns the model path."""
         self._ensure()
         model.save(self._path(f"checkpoints/round_{round_no:03d}.pt"))
@@ -142,9 +153,17 @@ class Session:
         known = set(SessionState.__dataclass_fields__)
         return SessionState(**{k: v for k, v in doc.items() if k in known})
 
+    def has_array(self, name: str) -> bool:
+        """Whether ``<name>.tif`` was saved."""
+        return self._path(f"{name}.tif").is_file()
+
     def load_array(self, name: str) -> np.ndarray | None:
         """``<name>.tif`` as an array, or None when absent."""
-        return _read_tif(self._path(f"{name}.tif"))
+        if not self.has_array(name):
+            return None
+        from semicl.io.readers import read_image
+
+        return read_image(self._path(f"{name}.tif")).data
 
     def load_image(self, state: SessionState) -> np.ndarray | None:
         """The image: the saved copy, else the original file (None if neither is readable)."""

@@ -6,10 +6,12 @@ curve), prediction (show/hide, uncertainty, next slice), files (export, model, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from qtpy.QtCore import QEvent
+import numpy as np
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -24,15 +26,28 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from semicl.labels import scribbles_to_targets
+
 from napari_semicl import _layers, _messages, _shortcuts, _workers
 from napari_semicl._class_list import ClassList
-from napari_semicl._controller import Controller, Request
+from napari_semicl._controller import Controller
 from napari_semicl._loss_plot import LossPlot
 from napari_semicl._pickers import LayerPickers
+from napari_semicl._session_model import Request
 from napari_semicl._settings import SettingsPanel
 
+if TYPE_CHECKING:
+    from napari.components import ViewerModel
+    from napari.layers import Image, Labels
+    from qtpy.QtGui import QCloseEvent
 
-def _button(text: str, tip: str, slot: Any) -> QPushButton:
+    from semicl.training.events import ProgressEvent
+
+#: Autosave waits this long after the last stroke or class edit (milliseconds).
+AUTOSAVE_DELAY_MS = 2000
+
+
+def _button(text: str, tip: str, slot: Callable[[], object]) -> QPushButton:
     b = QPushButton(text)
     b.setToolTip(tip)
     b.clicked.connect(lambda _checked=False: slot())
@@ -42,12 +57,13 @@ def _button(text: str, tip: str, slot: Any) -> QPushButton:
 class SemiclWidget(QWidget):
     """Paint a few scribbles, train a network in the background, correct, retrain, export."""
 
-    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, napari_viewer: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
         self.controller = Controller(napari_viewer)
+        self.session = self.controller.session  #: the state the controls follow
         self.pickers = LayerPickers(napari_viewer)
-        self._watched: Any = None
+        self._watched: Labels | None = None
         self._closed = False
         self._was_docked = False
 
@@ -136,20 +152,24 @@ class SemiclWidget(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        c = self.controller
-        c.busy_changed.connect(lambda _b: self._update_buttons())
-        c.model_changed.connect(self._on_model_changed)
-        c.progressed.connect(lambda key, title, ev: self.loss_plot.add(key, title, ev.step,
-                                                                       ev.loss))
-        c.status.connect(self.status.setText)
-        c.autosave.on_folder = self._update_buttons
+        self._save_timer = QTimer(self)  # autosave once the user pauses
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.session.flush)
+        s = self.session
+        s.busy_changed.connect(self._on_busy_changed)
+        s.model_changed.connect(self._on_model_changed)
+        s.progressed.connect(self._on_progress)
+        s.status.connect(self._on_status)
+        s.folder_changed.connect(self._on_folder_changed)
+        s.save_requested.connect(self._on_save_requested)
         self.classes.picked.connect(self._on_class_picked)
         self.classes.changed.connect(self._on_classes_changed)
         self.pickers.image_changed.connect(self._on_image_picked)
         self.pickers.scribbles_changed.connect(self._on_scribbles_picked)
         self._keys = _shortcuts.bind(napari_viewer, self)
         _workers.warm_up()
-        self.destroyed.connect(c.shutdown)
+        self.destroyed.connect(self.controller.shutdown)
         self._on_image_picked(self.pickers.image_layer())
         self._on_scribbles_picked(self.pickers.scribble_layer())
         self._update_buttons()
@@ -169,28 +189,44 @@ class SemiclWidget(QWidget):
         )
 
     def _update_buttons(self) -> None:
-        c = self.controller
-        busy, has_model = c.busy, c.model is not None
+        s = self.session
+        busy, has_model = s.busy, s.model is not None
         for b in (self.train_btn, self.new_scribbles_btn, self.load_model_btn,
                   self.open_session_btn, self.session_btn):
             b.setEnabled(not busy)
-        self.retrain_btn.setEnabled(not busy and (has_model or c.pretrained is not None))
+        self.retrain_btn.setEnabled(not busy and s.can_retrain)
         self.predict_btn.setEnabled(not busy and has_model)
         self.stop_btn.setEnabled(busy)
         self.save_model_btn.setEnabled(has_model)
-        self.export_btn.setEnabled(c.view.layer() is not None)
-        folder = c.autosave.folder
+        self.export_btn.setEnabled(s.has_prediction)
+        folder = s.folder
         self.session_label.setText(f"Session: {folder}" if folder else
                                    "Session: autosaved when you paint or train.")
 
+    # -- session events ----------------------------------------------------------------------
+    def _on_busy_changed(self, _busy: bool) -> None:
+        self._update_buttons()
+
+    def _on_folder_changed(self, _folder: Path | None) -> None:
+        self._update_buttons()
+
+    def _on_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _on_save_requested(self) -> None:
+        self._save_timer.start()  # (again): the save waits for a pause
+
+    def _on_progress(self, key: str, title: str, ev: ProgressEvent) -> None:
+        self.loss_plot.add(key, title, ev.step, ev.loss)
+
     def _on_model_changed(self) -> None:
-        model = self.controller.model
+        model = self.session.model
         if model is not None and list(model.class_names) != self.classes.names():
             self.classes.set_names(list(model.class_names))
         self._update_buttons()
 
     # -- layers ------------------------------------------------------------------------------
-    def _on_image_picked(self, layer: Any) -> None:
+    def _on_image_picked(self, layer: Image | None) -> None:
         names = _layers.class_names(layer)  # sample data names its classes
         if names and self.classes.names() == ["background", "structure 1"]:
             self.classes.set_names(names)
@@ -199,7 +235,7 @@ class SemiclWidget(QWidget):
         _layers.keep_class_names(self.pickers.scribble_layer(), names)
         self._schedule_autosave()
 
-    def _on_scribbles_picked(self, layer: Any) -> None:
+    def _on_scribbles_picked(self, layer: Labels | None) -> None:
         if self._watched is not None:
             try:
                 self._watched.events.paint.disconnect(self._schedule_autosave)
@@ -220,7 +256,7 @@ class SemiclWidget(QWidget):
             finally:
                 self.classes.blockSignals(False)
         folder = (layer.metadata or {}).get("semicl_session")
-        if folder and Path(folder) != self.controller.autosave.folder:
+        if folder and Path(folder) != self.session.folder:
             self._restore(folder)
 
     def _restore(self, folder: str) -> None:
@@ -238,16 +274,16 @@ class SemiclWidget(QWidget):
         layer = self.pickers.scribble_layer()
         if layer is not None:
             layer.selected_label = value
-        pred = self.controller.view.layer()
-        if pred is not None:
-            pred.selected_label = value - 1
+        pred = self.session.view.layer()
+        if pred is not None:  # the same class on the prediction, in the mask convention
+            pred.selected_label = int(scribbles_to_targets(np.asarray(value)))
 
-    def _schedule_autosave(self, _event: Any = None) -> None:
+    def _schedule_autosave(self, _event: object = None) -> None:
         req = self.request()
         if req.image_layer is None:
             return
         axis = _layers.slice_axis(self.viewer, req.image_layer)
-        self.controller.autosave.schedule(req, self.controller.view, axis)
+        self.session.schedule_save(req, axis)
         self._update_buttons()
 
     # -- actions (buttons and shortcuts) -----------------------------------------------------
@@ -284,14 +320,14 @@ class SemiclWidget(QWidget):
         self.controller.predict(self.request())
 
     def on_toggle_prediction(self) -> None:
-        self.controller.view.toggle()
+        self.session.view.toggle()
 
     def on_next_slice(self) -> None:
         self.controller.next_slice(self.request())
 
     def ask_path(self, kind: str) -> str | None:
         """File dialogs (tests replace this method)."""
-        start = str(self.controller.autosave.folder or Path.home())
+        start = str(self.session.folder or Path.home())
         if kind == "export":
             path, _ = QFileDialog.getSaveFileName(
                 self, "Export mask", str(Path(start) / "mask.tif"),
@@ -323,7 +359,7 @@ class SemiclWidget(QWidget):
     def on_session_folder(self) -> None:
         path = self.ask_path("session")
         if path:
-            self.controller.autosave.set_folder(path)
+            self.session.set_folder(path)
             self._schedule_autosave()
             self._update_buttons()
 
@@ -358,11 +394,11 @@ class SemiclWidget(QWidget):
             except (TypeError, ValueError, RuntimeError):
                 pass
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.shutdown()
         super().closeEvent(event)
 
-    def event(self, ev: Any) -> bool:  # removed from its dock (napari's "close" button)
+    def event(self, ev: QEvent) -> bool:  # removed from its dock (napari's "close" button)
         if ev.type() == QEvent.Type.ParentChange and self.parent() is None and not self._closed:
             if self._was_docked:
                 self.shutdown()

@@ -109,12 +109,12 @@ def _session(folder: Path, image: np.ndarray, scribbles: np.ndarray) -> Path:
     """A session folder written by the plugin's Session (as a colleague's copy would be)."""
     from napari_semicl._session import Session, SessionState
 
-    st = SessionState(image_name="vol", image_shape=list(image.shape), scale=[2.0, 1.0, 1.0],
+    st = SessionState(image_name="vol", image_shape=list(image.shape), scale=[2.0, 0.5, 0.25],
                       translate=[0.0, 0.0, 0.0], class_names=["background", "x"], axis=0,
                       history=[["finetune", 1, 0.5]])
     s = Session(folder)
-    s.save_array("image", image, st.scale)
-    s.save_array("scribbles", scribbles, st.scale)
+    s.save_image(image, st.scale)
+    s.save_labels("scribbles", scribbles, st.scale)
     s.save_state(st)
     return folder
 
@@ -133,6 +133,10 @@ def test_session_folder_round_trip(tmp_path, napari_settings):
     kinds = {meta["name"]: (kind, arr) for arr, meta, kind in layers}
     assert kinds["vol"][0] == "image" and np.array_equal(kinds["vol"][1], image)
     assert kinds["scribbles"][0] == "labels" and np.array_equal(kinds["scribbles"][1], scribbles)
+    from semicl.io.readers import read_image
+
+    # labels go through the engine's mask writer: Z and X/Y spacing kept
+    assert read_image(folder / "scribbles.tif").spacing == (2.0, 0.5, 0.25)
     assert Session(folder).load_state().class_names == ["background", "x"]
     [scrib_meta] = [meta for _a, meta, _k in layers if meta["name"] == "scribbles"]
     assert scrib_meta["metadata"]["semicl_class_names"] == ["background", "x"]

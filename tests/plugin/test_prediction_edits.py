@@ -78,7 +78,7 @@ def test_edits_survive_previews_final_prediction_predict_and_export(
     ys, xs = np.nonzero(np.asarray(pred.data[z2]))
     rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
     erased = _paint_block(pred, z2, rows, cols, 0)
-    assert ctrl.model is not None
+    assert ctrl.session.model is not None
     widget.predict_btn.click()
     wait_idle(qtbot, widget)
     assert widget.status.text() == "Prediction done."

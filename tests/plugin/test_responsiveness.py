@@ -69,9 +69,9 @@ def test_progress_updates_a_few_times_a_second(docked):
     viewer, widget = docked()
     ctrl = widget.controller
     said: list[str] = []
-    ctrl.status.connect(said.append)
+    widget.session.status.connect(said.append)
     widget.loss_plot._timer.stop()  # its redraws are called below
-    ctrl.job, ctrl.worker = "train", object()  # a job in flight (no thread needed)
+    widget.session.job, ctrl.worker = "train", object()  # a job in flight (no thread needed)
     t0 = time.perf_counter()
     try:
         for step in range(1, 101):  # a step every 10 ms
@@ -84,7 +84,7 @@ def test_progress_updates_a_few_times_a_second(docked):
                 assert widget.loss_plot.readout.text() == "Fine-tuning: step 50, loss 0.0200"
     finally:
         ctrl._close_pbar()
-        ctrl.job, ctrl.worker = None, None
+        widget.session.job, ctrl.worker = None, None
     elapsed = time.perf_counter() - t0
     assert elapsed > 1.0
     # every PROGRESS_EVERY_S at most (0.1 s before), and the stage's last step

@@ -57,4 +57,4 @@ def test_session_folder_opens_with_our_reader_without_a_question(docked, qtbot, 
     assert {lay.source.reader_plugin for lay in layers.values()} == {"napari-semicl"}
     assert np.array_equal(layers["scribbles"].data, painted)
     assert widget.classes.names() == names
-    assert widget.controller.autosave.folder == folder, "the session is continued"
+    assert widget.session.folder == folder, "the session is continued"

@@ -25,12 +25,12 @@ def test_stop_during_finetuning_keeps_last_model(msd_viewer, msd_case, qtbot, me
     assert "Stopping" in widget.status.text()
     waited = wait_idle(qtbot, widget, timeout_s=30)
     assert waited < 30
-    assert ctrl.model is not None and ctrl.model.finetuned and ctrl.model.stopped
+    assert ctrl.session.model is not None and ctrl.session.model.finetuned and ctrl.session.model.stopped
     assert_round_over(widget, "Training stopped early, kept the last model.")
     pred = ctrl.view.layer()
     assert pred is not None and pred.data.shape == painted.shape and pred.data.any()
-    assert ctrl.autosave.state.rounds[-1]["stopped"] is True
-    assert (ctrl.autosave.folder / "model.pt").is_file()
+    assert ctrl.session.autosave.state.rounds[-1]["stopped"] is True
+    assert (ctrl.session.folder / "model.pt").is_file()
     assert np.array_equal(widget.pickers.scribble_layer().data, painted)
     assert widget.train_btn.isEnabled() and widget.retrain_btn.isEnabled()
     assert not widget.stop_btn.isEnabled()
@@ -44,10 +44,10 @@ def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
     widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
     widget.settings.first_look.setValue(15)
     titles, shown = set(), []
-    ctrl.progressed.connect(lambda key, title, _ev: titles.add((key, title)))
-    ctrl.status.connect(shown.append)
+    ctrl.session.progressed.connect(lambda key, title, _ev: titles.add((key, title)))
+    ctrl.session.status.connect(shown.append)
     widget.train_btn.click()
-    qtbot.waitUntil(lambda: "first_overlay" in ctrl.timings, timeout=90_000)
+    qtbot.waitUntil(lambda: "first_overlay" in ctrl.session.timings, timeout=90_000)
     assert ctrl.view.layer().data[14].any(), "the first look shows the viewed slice"
     assert _has_points(widget, "first_look", 15)
     assert ("first_look", "First look") in titles, titles
@@ -55,7 +55,7 @@ def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
     qtbot.waitUntil(lambda: _has_points(widget, "global"), timeout=60_000)
     widget.stop_btn.click()
     wait_idle(qtbot, widget, timeout_s=30)
-    assert ctrl.model is not None and ctrl.model.finetuned, "the first-look network is kept"
+    assert ctrl.session.model is not None and ctrl.session.model.finetuned, "the first-look network is kept"
     assert ctrl.view.layer().data.any()
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
 
@@ -73,14 +73,14 @@ def test_stop_before_any_finetuning_then_retrain(msd_viewer, qtbot, messages):
     viewer, widget = msd_viewer
     ctrl = widget.controller
     _stop_in_global_pretraining(qtbot, widget, points=2)
-    assert ctrl.model is None and ctrl.pretrained is not None
+    assert ctrl.session.model is None and ctrl.session.pretrained is not None
     assert ctrl.view.layer() is None, "no prediction from an untrained head"
     assert any("Stopped during pretraining" in text for _lvl, text in messages), messages
     assert widget.retrain_btn.isEnabled() and not widget.predict_btn.isEnabled()
     widget.settings.steps["finetune"].setValue(10)
     widget.retrain_btn.click()
     wait_idle(qtbot, widget)
-    assert ctrl.model is not None and ctrl.model.finetuned and ctrl.view.layer() is not None
+    assert ctrl.session.model is not None and ctrl.session.model.finetuned and ctrl.view.layer() is not None
 
 
 def test_retrain_after_a_stop_in_pretraining_continues_the_new_network(msd_viewer, qtbot,
@@ -93,20 +93,20 @@ def test_retrain_after_a_stop_in_pretraining_continues_the_new_network(msd_viewe
     widget.settings.set_config(tiny_config(finetune_steps=5, global_steps=1, local_steps=0))
     widget.train_btn.click()
     wait_idle(qtbot, widget)
-    old = ctrl.model
+    old = ctrl.session.model
     assert old is not None and old.finetuned
     _stop_in_global_pretraining(qtbot, widget, points=4)
-    assert ctrl.model is old and ctrl.pretrained is not None
+    assert ctrl.session.model is old and ctrl.session.pretrained is not None
     said = [text for _lvl, text in messages if "Stopped during pretraining" in text]
     assert said and "Retrain to fine-tune this network" in said[-1]
     assert "previous model and its prediction stay" in said[-1]
-    n_global = sum(1 for stage, *_ in ctrl.pretrained.history if stage == "global")
+    n_global = sum(1 for stage, *_ in ctrl.session.pretrained.history if stage == "global")
     assert n_global >= 4
     widget.settings.steps["finetune"].setValue(5)
     widget.retrain_btn.click()
     wait_idle(qtbot, widget)
-    new = ctrl.model
-    assert new is not old and new.finetuned and ctrl.pretrained is None
+    new = ctrl.session.model
+    assert new is not old and new.finetuned and ctrl.session.pretrained is None
     assert sum(1 for stage, *_ in new.history if stage == "global") == n_global
 
 

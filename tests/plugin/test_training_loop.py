@@ -39,15 +39,15 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     widget.train_btn.click()
     assert ctrl.busy and widget.stop_btn.isEnabled()
     assert not widget.train_btn.isEnabled() and not widget.retrain_btn.isEnabled()
-    qtbot.waitUntil(lambda: "first_overlay" in ctrl.timings, timeout=120_000)
+    qtbot.waitUntil(lambda: "first_overlay" in ctrl.session.timings, timeout=120_000)
     assert ctrl.busy, "the preview must come while training is still running"
     pred = ctrl.view.layer()
     assert pred is not None and pred.name == "prediction"
     assert pred.data[14].any(), "the viewed slice shows a preview"
     first_round = wait_idle(qtbot, widget)
-    assert ctrl.model is not None and ctrl.model.finetuned and not ctrl.model.stopped
+    assert ctrl.session.model is not None and ctrl.session.model.finetuned and not ctrl.session.model.stopped
     assert_round_over(widget, "Training finished.")
-    t = ctrl.timings
+    t = ctrl.session.timings
     print(f"\ntime to first overlay {t['first_overlay'] - t['start']:.1f}s, "
           f"train+predict {t['done'] - t['start']:.1f}s")
 
@@ -87,7 +87,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
 
     monkeypatch.setattr(_workers, "train_job", recording)
     widget.settings.steps["finetune"].setValue(40)
-    first_model = ctrl.model
+    first_model = ctrl.session.model
     widget.retrain_btn.click()
     retrain = wait_idle(qtbot, widget)
     assert_round_over(widget, "Training finished.")
@@ -99,7 +99,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     corr = [lay for lay in viewer.layers if lay.name == "corrections"][0]
     assert np.array_equal(corr.data[z][fix], gt[z][fix] + 1)
     assert np.array_equal(scribbles.data, painted), "retraining never writes the scribbles"
-    assert ctrl.model is not first_model and ctrl.model.finetuned
+    assert ctrl.session.model is not first_model and ctrl.session.model.finetuned
     assert retrain < first_round, (retrain, first_round)
     print(f"first round {first_round:.1f}s, retrain (fine-tune only) {retrain:.1f}s")
 
@@ -116,7 +116,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert float(ij.get("spacing", 1.0)) == pytest.approx(float(image.spacing[0]))
 
     # -- the session folder holds both rounds; `semicl predict` can use its model -----------
-    folder = ctrl.autosave.folder
+    folder = ctrl.session.folder
     doc = json.loads((folder / "session.json").read_text())
     assert doc["class_names"] == names and len(doc["rounds"]) == 2
     assert doc["rounds"][1]["kind"] == "retrain" and doc["rounds"][1]["pretrain"] is False
@@ -136,8 +136,8 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert np.array_equal(widget2.pickers.scribble_layer().data, painted)
     assert widget2.classes.names() == names
     assert widget2.settings.config().finetune.steps == 40
-    assert widget2.controller.model is not None and widget2.predict_btn.isEnabled()
-    assert widget2.controller.autosave.folder == folder
+    assert widget2.session.model is not None and widget2.predict_btn.isEnabled()
+    assert widget2.session.folder == folder
     widget2.predict_btn.click()
     wait_idle(qtbot, widget2)
     assert_round_over(widget2, "Prediction done.")
@@ -164,7 +164,7 @@ def test_2d_image_train_preview_export(docked, msd_case, qtbot, tmp_path, monkey
     widget.settings.first_look.setValue(0)
     widget.settings.preview_s.setValue(0.5)
     widget.train_btn.click()
-    qtbot.waitUntil(lambda: "first_overlay" in widget.controller.timings, timeout=90_000)
+    qtbot.waitUntil(lambda: "first_overlay" in widget.session.timings, timeout=90_000)
     wait_idle(qtbot, widget)
     pred = np.asarray(widget.controller.view.layer().data)
     assert pred.shape == gt.shape
@@ -230,7 +230,7 @@ def test_2d_rounds_end_with_final_status(docked, msd_case, qtbot, messages):
     widget.settings.set_config(tiny_config(finetune_steps=20, global_steps=2, local_steps=2))
     widget.settings.first_look.setValue(0)
     shown = []
-    widget.controller.status.connect(shown.append)
+    widget.session.status.connect(shown.append)
     widget.train_btn.click()
     wait_idle(qtbot, widget)
     qtbot.wait(200)  # anything still queued would land here
