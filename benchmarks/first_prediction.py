@@ -21,24 +21,23 @@ import torch
 
 from semicl.config import preset
 from semicl.device import set_cpu_threads
+from semicl.events import ProgressEvent, drive
 from semicl.interactive import first_look_config, train_on_image
 from semicl.io.download import find_or_fetch_msd
 from semicl.io.msd import load_msd
 from semicl.metrics import dice_per_class
 from semicl.scribbles import painted_share, scribble_volume
-from semicl.training.events import ProgressEvent
 
 
 def run(gen, t0: float = 0.0, stage_end: dict | None = None, steps: dict | None = None):
     """Drive a training generator; note when each stage's last event came and its step."""
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            return stop.value
+
+    def note(ev) -> None:
         if isinstance(ev, ProgressEvent) and stage_end is not None and steps is not None:
             stage_end[ev.stage.value] = time.perf_counter() - t0
             steps[ev.stage.value] = ev.step
+
+    return drive(gen, note)
 
 
 def main() -> None:

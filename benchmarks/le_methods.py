@@ -25,8 +25,8 @@ from bench_memory import cpu_peak, reset_cpu_peak
 
 from semicl.config import TrainConfig, preset
 from semicl.data.normalize import normalize_intensity
+from semicl.events import ProgressEvent, drive
 from semicl.metrics import DiceAccumulator
-from semicl.training.events import ProgressEvent
 from semicl.training.pipeline import train
 from semicl.training.trained_model import TrainedModel
 
@@ -181,13 +181,11 @@ def drive_stages(gen: Generator, dev: torch.device, *, every_s: float = 60.0,
     stats: dict[str, dict] = {}
     base = reset_peak(dev)
     last = 0.0
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value, stats
+
+    def note(event) -> None:
+        nonlocal base, last
         if not isinstance(event, ProgressEvent):
-            continue
+            return
         name = event.stage.value
         st = stats.setdefault(name, {"steps": 0, "seconds": 0.0})
         st["steps"], st["seconds"] = event.step, round(event.elapsed_s, 3)
@@ -201,6 +199,8 @@ def drive_stages(gen: Generator, dev: torch.device, *, every_s: float = 60.0,
             last = now
             loss = "" if event.loss is None else f" loss {event.loss:.4f}"
             log(f"    [{name:>8}] {event.step}/{event.total}{loss} {event.elapsed_s:.0f} s")
+
+    return drive(gen, note), stats
 
 
 # ----------------------------------------------------------------------------- scoring

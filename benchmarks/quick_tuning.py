@@ -23,9 +23,9 @@ import semicl.training.stages as stages
 from semicl.config import preset
 from semicl.device import set_cpu_threads
 from semicl.evaluation import evaluate_cases
+from semicl.events import ProgressEvent, drive
 from semicl.msd_experiment import HELD_OUT_FRACTION
 from semicl.run import msd_setup
-from semicl.training.events import ProgressEvent
 from semicl.training.pipeline import train
 
 #: the fine-tuning geometry before tuning (the contrastive stages' default)
@@ -69,15 +69,13 @@ def main() -> None:
         stages.FINETUNE_SPATIAL = STRONG
     t0 = time.perf_counter()
     ds, split, tdata = msd_setup(a.data, cfg, 0.1, HELD_OUT_FRACTION, None)
-    gen, seen = train(tdata, cfg), {}
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            model = stop.value
-            break
+    seen = {}
+
+    def note(ev) -> None:
         if isinstance(ev, ProgressEvent):
             seen[ev.stage.value] = [ev.step, round(ev.elapsed_s, 1)]
+
+    model = drive(train(tdata, cfg), note)
     train_s = time.perf_counter() - t0
     acc, _ = evaluate_cases(model, ds.select(split.test))
     s = acc.summary()

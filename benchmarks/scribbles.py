@@ -37,6 +37,7 @@ from scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
 
 from semicl.config import TrainConfig, preset  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
+from semicl.events import PreviewEvent, drive  # noqa: E402
 from semicl.interactive import TrainControl, training_round  # noqa: E402
 from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
 
@@ -83,13 +84,14 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock)
                          init=init, pretrain=init is None, control=control,
                          first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
     first = None
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            return done.value, first
-        if first is None and type(ev).__name__ == "PreviewEvent":
+
+    def note_first_overlay(ev) -> None:
+        nonlocal first
+        if first is None and isinstance(ev, PreviewEvent):
             first = clock()
+
+    result = drive(gen, note_first_overlay)
+    return result, first
 
 
 def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=None,

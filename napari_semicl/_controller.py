@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from napari.qt.threading import GeneratorWorker
     from napari.utils import progress
 
+    from semicl.events import PreviewEvent, ProgressEvent
     from semicl.interactive import RoundResult, TrainControl
-    from semicl.training.events import PreviewEvent, ProgressEvent
 
     from napari_semicl._session import SessionState
 
@@ -167,7 +167,7 @@ class Controller:
     def _on_yield(self, ev: ProgressEvent | PreviewEvent) -> None:
         if self._closed:
             return
-        from semicl.training.events import PreviewEvent
+        from semicl.events import PreviewEvent
 
         if isinstance(ev, PreviewEvent):
             self.session.preview(ev)

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from napari.layers import Image, Labels
 
     from semicl.config import TrainConfig
+    from semicl.events import PreviewEvent, ProgressEvent
     from semicl.interactive import RoundResult
-    from semicl.training.events import PreviewEvent, ProgressEvent
     from semicl.training.trained_model import TrainedModel
 
     from napari_semicl._session import SessionState

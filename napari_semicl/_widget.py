@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from napari.layers import Image, Labels
     from qtpy.QtGui import QCloseEvent
 
-    from semicl.training.events import ProgressEvent
+    from semicl.events import ProgressEvent
 
 #: Autosave waits this long after the last stroke or class edit (milliseconds).
 AUTOSAVE_DELAY_MS = 2000

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from napari.qt.threading import GeneratorWorker
 
     from semicl.config import TrainConfig
+    from semicl.events import PreviewEvent, ProgressEvent
     from semicl.interactive import RoundResult, TrainControl
-    from semicl.training.events import PreviewEvent, ProgressEvent
     from semicl.training.trained_model import TrainedModel
 
 P = ParamSpec("P")

@@ -93,8 +93,8 @@ def test_the_session_model_needs_no_qt(tmp_path):
         import sys
         import numpy as np
         from napari.components import ViewerModel
+        from semicl.events import PreviewEvent, ProgressEvent
         from semicl.stage import Stage
-        from semicl.training.events import PreviewEvent, ProgressEvent
         from napari_semicl._controller import Controller
         from napari_semicl._session_model import Request
 
@@ -127,10 +127,10 @@ def test_the_session_model_needs_no_qt(tmp_path):
 
 
 def test_a_training_round_updates_the_state_and_tells_listeners(scene, recorded):
+    from semicl.events import PreviewEvent, ProgressEvent
     from semicl.interactive import RoundResult
     from semicl.io.readers import read_image
     from semicl.stage import Stage
-    from semicl.training.events import PreviewEvent, ProgressEvent
 
     viewer, image, scribbles = scene
     s, heard = recorded(viewer)

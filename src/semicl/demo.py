@@ -16,7 +16,7 @@ import numpy as np
 from semicl.config import TrainConfig
 from semicl.evaluation import evaluate_cases
 from semicl.msd_experiment import HELD_OUT_FRACTION
-from semicl.reporting import drive
+from semicl.reporting import drive_with_progress
 from semicl.run import msd_setup, save_run, write_json
 from semicl.training.pipeline import train
 
@@ -54,7 +54,7 @@ def run_demo(data: str | Path | None, config: TrainConfig, labelled_fraction: fl
              out: Path) -> dict:
     t0 = time.perf_counter()
     ds, split, tdata = msd_setup(data, config, labelled_fraction, HELD_OUT_FRACTION, None)
-    model = drive(train(tdata, config))
+    model = drive_with_progress(train(tdata, config))
     t_train = time.perf_counter() - t0
     save_run(out, model, split)
     acc, examples = evaluate_cases(model, ds.select(split.test), out_dir=out / "masks",

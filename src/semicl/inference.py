@@ -18,8 +18,8 @@ from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import from_slices, to_slices
 from semicl.device import release_memory
 from semicl.errors import InvalidImageError
+from semicl.events import ProgressEvent, Stage, drive
 from semicl.labels import mask_dtype
-from semicl.training.events import ProgressEvent, Stage
 
 
 @dataclass
@@ -92,18 +92,9 @@ def predict_iter(
     return Prediction(mask=mask, probs=probs)
 
 
-def run_to_end(gen: Generator[object, None, object]) -> object:
-    """Exhaust a generator and return its return value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
 def predict(net: torch.nn.Module, image: np.ndarray, **kw) -> Prediction:
     """Blocking form of :func:`predict_iter`."""
-    return run_to_end(predict_iter(net, image, **kw))  # type: ignore[return-value]
+    return drive(predict_iter(net, image, **kw))
 
 
 def entropy(probs: np.ndarray) -> np.ndarray:

@@ -23,11 +23,11 @@ from semicl.config import TrainConfig
 from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import labels_to_slices, to_slices
 from semicl.errors import LabelError, ShapeMismatchError
+from semicl.events import PreviewEvent, ProgressEvent, Stage
 from semicl.inference import check_image, entropy
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
-from semicl.training.events import PreviewEvent, ProgressEvent, Stage
 from semicl.training.pipeline import train
 from semicl.training.stages import preview_mask
 from semicl.training.trained_model import TrainedModel

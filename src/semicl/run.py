@@ -13,7 +13,7 @@ from semicl.io.atomic import atomic_path
 from semicl.io.download import find_or_fetch_msd
 from semicl.io.msd import load_msd
 from semicl.msd_experiment import MsdSplit, choose_split, foreground_share, load_training_data
-from semicl.reporting import drive
+from semicl.reporting import drive_with_progress
 from semicl.training.pipeline import train
 from semicl.training.trained_model import TrainedModel
 
@@ -80,9 +80,9 @@ def train_from_msd(data: str | Path | None, config: TrainConfig, labelled_fracti
                    init: Path | None = None) -> TrainedModel:
     _, split, tdata = msd_setup(data, config, labelled_fraction, val_fraction, size)
     start = TrainedModel.load(init, config.device) if init else None
-    model = drive(train(tdata, config, init=start))
+    model = drive_with_progress(train(tdata, config, init=start))
     save_run(out, model, split)
-    return model  # type: ignore[return-value]
+    return model
 
 
 def train_from_images(image: Path, scribbles: Path, config: TrainConfig,
@@ -100,7 +100,7 @@ def train_from_images(image: Path, scribbles: Path, config: TrainConfig,
     start = TrainedModel.load(init, config.device) if init else None
     gen = training_round(img.data, scr.data, class_names=list(class_names), config=config,
                          axis=config.slice_axis, init=start, pretrain=True, predict=False)
-    result = drive(gen)
+    result = drive_with_progress(gen)
     if not isinstance(result, RoundResult):
         raise SemiclError("Training ended without a model.")
     save_run(out, result.model)

@@ -3,7 +3,7 @@
 :class:`Stage` lives here, below every other module (it imports nothing of semicl), so
 the configuration, the network, the training loop, the GUI and the benchmarks can all
 key on it. Its ``.value`` strings are what checkpoints' history rows store: they never
-change. ``semicl.training.events`` re-exports it (events carry a ``stage``).
+change. ``semicl.events`` re-exports it (events carry a ``stage``).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
+from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
 from semicl.interactive import RoundResult, TrainControl, training_round
 from semicl.scribbles import scribble_volume
-from semicl.training.events import PreviewEvent, ProgressEvent, Stage
 
 CLASSES = ["background", "disk", "square"]
 SHAPE = (6, 24, 28)
@@ -47,14 +47,13 @@ def volume(axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def run(gen, on_event=None) -> tuple[list, RoundResult]:
     events = []
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            return events, done.value
+
+    def seen(ev):
         events.append(ev)
         if on_event is not None:
             on_event(ev)
+
+    return events, drive(gen, seen)
 
 
 def stages(events, kind=ProgressEvent) -> list[Stage]:

@@ -13,7 +13,7 @@ def test_stage_values_are_the_saved_names():
 
 
 def test_events_reexport_the_one_stage_enum():
-    from semicl.training import events
+    from semicl import events
 
     assert events.Stage is Stage
 

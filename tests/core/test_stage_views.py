@@ -10,7 +10,7 @@ import torch
 import semicl.training.stages as stages
 from semicl.config import GlobalConfig, LocalConfig, ModelConfig
 from semicl.data.augment import IntensityAugment
-from semicl.inference import run_to_end
+from semicl.events import drive
 from semicl.models.network import SegmentationNet
 from semicl.training.data import TrainingData
 
@@ -50,8 +50,8 @@ def _assert_views_differ(batches):
 def test_global_stage_views_differ(augment):
     net, data, g = _setup()
     seen = _spy(net, "global_embedding")
-    run_to_end(stages.run_global(net, data, GlobalConfig(steps=2, batch_size=4), device=CPU,
-                                 amp=False, generator=g, augment=augment))
+    drive(stages.run_global(net, data, GlobalConfig(steps=2, batch_size=4), device=CPU,
+                            amp=False, generator=g, augment=augment))
     assert len(seen) == 2
     _assert_views_differ(seen)
 
@@ -69,7 +69,7 @@ def test_local_stage_views_differ_but_share_geometry(mode, monkeypatch):
 
     monkeypatch.setattr(stages, "IntensityAugment", RecordingIntensity)
     cfg = LocalConfig(steps=2, batch_size=2, mode=mode, max_anchors=64)
-    run_to_end(stages.run_local(net, data, cfg, device=CPU, amp=False, generator=g))
+    drive(stages.run_local(net, data, cfg, device=CPU, amp=False, generator=g))
     assert len(seen) == 2 and len(intensity_inputs) == 4
     _assert_views_differ(seen)
     # one spatial transform per step: both intensity draws start from the same pixels

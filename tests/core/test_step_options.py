@@ -12,11 +12,11 @@ import torch
 from semicl.config import TrainConfig
 from semicl.device import release_memory
 from semicl.errors import SemiclError
-from semicl.inference import predict, run_to_end
+from semicl.events import ProgressEvent, Stage, drive
+from semicl.inference import predict
 from semicl.interactive import prepare_image_data, train_on_image
 from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
-from semicl.training.events import ProgressEvent, Stage
 from semicl.training.loop import StepOptions, TrainingDivergedError, optimise
 from semicl.training.pipeline import STAGE_RUNNERS
 from test_training import collect, tiny_config  # tests/core is on sys.path (no package)
@@ -143,8 +143,8 @@ def test_training_and_prediction_give_gpu_memory_back():
     cfg = tiny_config(device="cuda")
     cfg.model.base_width = 16
     torch.cuda.reset_peak_memory_stats()
-    model = run_to_end(train_on_image(image, scribbles, class_names=["background", "thing"],
-                                      config=cfg))
+    model = drive(train_on_image(image, scribbles, class_names=["background", "thing"],
+                                 config=cfg))
     peak = torch.cuda.max_memory_reserved() - reserved
     held = torch.cuda.memory_allocated() - allocated
     weights = sum(t.numel() * t.element_size() for t in model.net.state_dict().values())

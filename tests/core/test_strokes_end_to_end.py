@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from semicl.config import preset
+from semicl.events import drive
 from semicl.interactive import training_round
 from semicl.io.msd import load_msd
 from semicl.metrics import dice_per_class
@@ -39,11 +40,7 @@ def _network(image, scribbles, **finetune):
         setattr(cfg.finetune, k, v)
     gen = training_round(image, scribbles, class_names=["background", "anterior", "posterior"],
                          config=cfg, axis=0)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as done:
-            return done.value.mask
+    return drive(gen).mask
 
 
 def test_strokes_train_a_network_that_beats_the_forest_on_unpainted_slices(msd_dir):

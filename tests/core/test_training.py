@@ -10,9 +10,8 @@ import torch
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
 from semicl.errors import CheckpointError, DeviceError, InvalidImageError, LabelError, ShapeMismatchError
-from semicl.inference import run_to_end
+from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
 from semicl.interactive import TrainControl, train_on_image, validate_training_input
-from semicl.training.events import PreviewEvent, ProgressEvent, Stage
 from semicl.training.trained_model import TrainedModel
 
 CLASSES = ["background", "disk", "square"]
@@ -50,11 +49,7 @@ def synthetic(n=5, size=24):
 
 def collect(gen):
     events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    return events, drive(gen, events.append)
 
 
 def test_pipeline_runs_stages_in_order_and_returns_model():
@@ -107,15 +102,13 @@ def test_stop_request_returns_last_model():
     gen = train_on_image(image, scribbles, class_names=CLASSES, config=tiny_config(),
                          control=control)
     seen = []
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            model = stop.value
-            break
+
+    def stop_at_second_finetune_step(event):
         seen.append(event)
         if isinstance(event, ProgressEvent) and event.stage == Stage.FINETUNE and event.step == 2:
             control.request_stop()
+
+    model = drive(gen, stop_at_second_finetune_step)
     assert model.stopped and model.finetuned
     assert [e.step for e in seen if e.stage == Stage.FINETUNE] == [1, 2]
 
@@ -242,7 +235,7 @@ def test_predict_iter_events():
     events, pred = collect(model.predict_iter(image, batch_size=2))
     assert [e.step for e in events] == [1, 2, 3] and all(e.total == 3 for e in events)
     assert pred.mask.shape == image.shape
-    assert run_to_end(model.predict_iter(image[2])).mask.shape == image[2].shape
+    assert drive(model.predict_iter(image[2])).mask.shape == image[2].shape
 
 
 @pytest.mark.parametrize("flip", [False, True])

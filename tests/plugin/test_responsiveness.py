@@ -62,7 +62,7 @@ def test_layers_appear_unselected_and_paint_after_their_first_drawing_mode(docke
 
 
 def test_progress_updates_a_few_times_a_second(docked):
-    from semicl.training.events import ProgressEvent, Stage
+    from semicl.events import ProgressEvent, Stage
 
     from napari_semicl._controller import PROGRESS_EVERY_S
 

@@ -16,8 +16,8 @@ import torch
 
 from semicl.device import autocast, needs_grad_scaler
 from semicl.errors import SemiclError
+from semicl.events import ProgressEvent, Stage
 from semicl.training.control import TrainControl
-from semicl.training.events import ProgressEvent, Stage
 
 
 class TrainingDivergedError(SemiclError):

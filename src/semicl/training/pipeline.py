@@ -10,10 +10,10 @@ import torch
 
 from semicl.config import TrainConfig
 from semicl.device import release_memory, resolve_device, seed_everything, set_cpu_threads
+from semicl.events import ProgressEvent, Stage, relay
 from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
-from semicl.training.events import ProgressEvent, Stage
 from semicl.training.loop import StepOptions
 from semicl.training.stages import run_finetune, run_global, run_local
 from semicl.training.trained_model import TrainedModel
@@ -93,11 +93,10 @@ def train(
 
 
 def _recorded(gen: Generator[object, None, int], history: list) -> Generator[object, None, int]:
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return int(stop.value or 0)
+    """Pass ``gen``'s events on, adding each training loss to ``history``; return its steps."""
+
+    def record(event: object) -> None:
         if isinstance(event, ProgressEvent) and event.loss is not None:
             history.append((event.stage.value, event.step, event.loss))
-        yield event
+
+    return int((yield from relay(gen, record)) or 0)

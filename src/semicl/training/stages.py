@@ -26,6 +26,7 @@ import torch
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig
 from semicl.data.augment import IntensityAugment, SpatialAugment
 from semicl.data.windows import WindowSampler
+from semicl.events import PreviewEvent, Stage
 from semicl.losses import (
     AffinityLoss,
     NTXentLoss,
@@ -36,7 +37,6 @@ from semicl.losses import (
 from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
-from semicl.training.events import PreviewEvent, Stage
 from semicl.training.loop import StepOptions, draw_indices, optimise
 
 

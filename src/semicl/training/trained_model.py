@@ -12,10 +12,10 @@ import torch
 from semicl.config import TrainConfig
 from semicl.device import resolve_device
 from semicl.errors import CheckpointError
-from semicl.inference import Prediction, predict_iter, run_to_end
+from semicl.events import ProgressEvent, drive
+from semicl.inference import Prediction, predict_iter
 from semicl.models.network import SegmentationNet
 from semicl.training.checkpoint import read_checkpoint, save_checkpoint
-from semicl.training.events import ProgressEvent
 
 
 @dataclass
@@ -57,7 +57,7 @@ class TrainedModel:
         )
 
     def predict(self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16) -> Prediction:
-        return run_to_end(self.predict_iter(image, axis=axis, batch_size=batch_size))  # type: ignore[return-value]
+        return drive(self.predict_iter(image, axis=axis, batch_size=batch_size))
 
     def save(self, path: str | Path) -> Path:
         """Write weights, config, class names and history atomically."""
