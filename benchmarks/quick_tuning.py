@@ -15,11 +15,11 @@ the time). Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
-import semicl.training.stages as stages
 from semicl.config import preset
 from semicl.device import set_cpu_threads
 from semicl.evaluation import evaluate_cases
@@ -28,7 +28,8 @@ from semicl.msd_experiment import HELD_OUT_FRACTION
 from semicl.run import msd_setup
 from semicl.training.pipeline import train
 
-#: the fine-tuning geometry before tuning (the contrastive stages' default)
+#: the fine-tuning geometry before tuning (the contrastive stages' default); "mild" is
+#: FinetuneConfig's own (``scale``, ``rotation_deg``, ``crop``)
 STRONG = {"scale": (0.7, 1.3), "rotation_deg": 15.0, "crop": (0.6, 1.0)}
 OUT = Path(__file__).resolve().parent / "results" / "quick_tuning.jsonl"
 
@@ -63,10 +64,10 @@ def main() -> None:
     cfg.num_threads = a.threads
     if a.no_pretrain:
         cfg.global_stage.enabled = cfg.local_stage.enabled = False
-    for s in a.set:
-        override(cfg, s)
     if a.geometry == "strong":
-        stages.FINETUNE_SPATIAL = STRONG
+        cfg.finetune = dataclasses.replace(cfg.finetune, **STRONG)
+    for s in a.set:  # after --geometry: finetune.scale=... wins
+        override(cfg, s)
     t0 = time.perf_counter()
     ds, split, tdata = msd_setup(a.data, cfg, 0.1, HELD_OUT_FRACTION, None)
     seen = {}

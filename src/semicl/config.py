@@ -149,16 +149,35 @@ class FinetuneConfig(StageConfig):
     #: over the steps (decay per step; 0 = the last step's weights). What strokes leave
     #: open (pixels far from any) otherwise swings from step to step.
     ema_decay: float = 0.99
+    #: Fine-tuning's geometry (``data.augment.SpatialAugment``: zoom range, rotation in
+    #: degrees, crop side as a fraction of the image side) is milder than the contrastive
+    #: views' (which must differ a lot): with few steps, strong crops/zooms slow
+    #: convergence. MSD Hippocampus, 10% labelled, fine-tuning from random init at lr
+    #: 1e-3: held-out Dice 0.816 after 556 steps with this geometry, 0.787 / 0.821 after
+    #: 417 / 695 steps with the strong one, (0.7, 1.3) / 15 / (0.6, 1.0)
+    #: (docs/performance.md; ``benchmarks/quick_tuning.py --geometry strong``).
+    scale: tuple[float, float] = (0.9, 1.1)
+    rotation_deg: float = 10.0
+    crop: tuple[float, float] = (0.8, 1.0)
 
     def validate(self, name: str) -> None:
         super().validate(name)
         if self.labels not in LABEL_KINDS:
             raise SemiclError(f"{name}: labels must be one of {LABEL_KINDS}, got {self.labels!r}.")
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1] \
+                or len(self.crop) != 2 or not 0 < self.crop[0] <= self.crop[1] <= 1 \
+                or self.rotation_deg < 0:
+            raise SemiclError(f"{name}: scale needs 0 < low <= high, crop 0 < low <= high <= 1 "
+                              "and rotation_deg >= 0.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight) < 0 \
                 or self.affinity_radius < 1 or self.unlabelled_batch < 0 or self.stroke_min_steps < 0 \
                 or not 0 <= self.ema_decay < 1:
             raise SemiclError(f"{name}: stroke terms must be >= 0, affinity_radius >= 1 and "
                               "0 <= ema_decay < 1.")
+
+    def geometry(self) -> dict[str, Any]:
+        """``scale``, ``rotation_deg`` and ``crop``: the keywords of ``SpatialAugment``."""
+        return {"scale": self.scale, "rotation_deg": self.rotation_deg, "crop": self.crop}
 
     def from_strokes(self, targets) -> bool:
         """Whether ``targets`` (-1 = unpainted) are strokes rather than dense labels."""
@@ -246,6 +265,8 @@ class TrainConfig:
         for k, v in d.items():
             if k == "model" and "norm" not in v:
                 v = {**v, "norm": "instance"}  # saved before the field existed
+            if k == "finetune":  # JSON gives lists; saved before scale/crop: the defaults
+                v = {**v, **{r: tuple(v[r]) for r in ("scale", "crop") if r in v}}
             if k in sub:
                 kw[k] = sub[k](**v)
             elif k == "image_size" and v is not None:

@@ -124,3 +124,29 @@ def test_auto_norm_is_batch_only_for_windows_of_larger_slices():
     old = TrainConfig().to_dict()
     del old["model"]["norm"]  # a checkpoint from before the field: instance-normed
     assert TrainConfig.from_dict(old).model.norm == "instance"
+
+
+def test_finetune_geometry_is_a_config_field_that_old_configs_lack():
+    import json
+
+    from semicl.config import FinetuneConfig
+
+    cfg = preset("quick")
+    assert cfg.finetune.geometry() == {"scale": (0.9, 1.1), "rotation_deg": 10.0,
+                                       "crop": (0.8, 1.0)}
+    cfg.finetune.scale, cfg.finetune.crop = (0.7, 1.3), (0.6, 1.0)
+    from_json = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))  # lists in JSON
+    assert from_json == cfg and from_json.finetune.scale == (0.7, 1.3)
+    old = TrainConfig().to_dict()
+    for key in ("scale", "rotation_deg", "crop"):
+        del old["finetune"][key]  # a checkpoint or session from before the fields
+    assert TrainConfig.from_dict(old).finetune.geometry() == FinetuneConfig().geometry()
+
+
+@pytest.mark.parametrize("field, value", [("scale", (1.2, 0.9)), ("crop", (0.5, 1.5)),
+                                          ("rotation_deg", -1.0), ("scale", (1.0,))])
+def test_finetune_geometry_is_validated(field, value):
+    cfg = preset("quick")
+    setattr(cfg.finetune, field, value)
+    with pytest.raises(SemiclError, match="fine-tuning: scale"):
+        cfg.validate()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import semicl.training.stages as stages
-from semicl.config import GlobalConfig, LocalConfig, ModelConfig
+from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig
 from semicl.data.augment import IntensityAugment
 from semicl.events import drive
 from semicl.models.network import SegmentationNet
@@ -75,3 +75,19 @@ def test_local_stage_views_differ_but_share_geometry(mode, monkeypatch):
     # one spatial transform per step: both intensity draws start from the same pixels
     for a, b in zip(intensity_inputs[::2], intensity_inputs[1::2]):
         assert torch.equal(a, b)
+
+
+def test_finetune_geometry_comes_from_the_config(monkeypatch):
+    net, data, g = _setup()
+    made = []
+
+    class RecordingSpatial(stages.SpatialAugment):
+        def __post_init__(self):
+            made.append((self.scale, self.rotation_deg, self.crop))
+            super().__post_init__()
+
+    monkeypatch.setattr(stages, "SpatialAugment", RecordingSpatial)
+    cfg = FinetuneConfig(steps=1, batch_size=2, scale=(1.2, 1.3), rotation_deg=3.0,
+                         crop=(0.5, 0.7))
+    drive(stages.run_finetune(net, data, cfg, device=CPU, amp=False, generator=g))
+    assert made == [((1.2, 1.3), 3.0, (0.5, 0.7))]

@@ -147,13 +147,6 @@ def run_local(
     )
 
 
-#: Fine-tuning's geometry is milder than the contrastive views' (which must differ a lot):
-#: with few steps, strong crops/zooms slow convergence. MSD Hippocampus, 10% labelled,
-#: fine-tuning from random init at lr 1e-3: held-out Dice 0.816 after 556 steps with this
-#: geometry, 0.787 / 0.821 after 417 / 695 steps with the strong one (docs/performance.md).
-FINETUNE_SPATIAL = {"scale": (0.9, 1.1), "rotation_deg": 10.0, "crop": (0.8, 1.0)}
-
-
 def finetune_steps(cfg: FinetuneConfig, targets: torch.Tensor) -> int:
     """Fine-tuning length: the preset's (epochs over the painted slices, floored), raised
     to ``cfg.stroke_min_steps`` when training from strokes; an explicit length is kept."""
@@ -184,7 +177,7 @@ def run_finetune(
     over the painted slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice;
     the network ends with an exponential moving average of its weights (``cfg.ema_decay``).
     """
-    spatial = SpatialAugment(flip=flip, **FINETUNE_SPATIAL) if augment else None
+    spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
     strokes = cfg.from_strokes(data.targets)
     criterion = PartialCEDiceLoss(data.num_classes, dice_weight=0.0 if strokes else cfg.dice_weight)
