@@ -73,21 +73,6 @@ def _spacing(arr: np.ndarray, scale: list[float] | None) -> tuple[float, ...] | 
     return tuple(scale) if scale and len(scale) == arr.ndim else None
 
 
-def _write_image_tif(path: Path, arr: np.ndarray, scale: list[float] | None) -> None:
-    """The image copy (any dtype, so not :func:`semicl.io.writers.write_mask`, which writes
-    labels only; the engine has no image writer yet)."""
-    import tifffile
-
-    from semicl.io.atomic import atomic_path
-
-    meta: dict[str, object] = {"axes": "ZYX" if arr.ndim == 3 else "YX"}
-    if scale:
-        meta["spacing"] = float(scale[0]) if arr.ndim == 3 else 1.0
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, arr, imagej=arr.dtype in (np.uint8, np.uint16, np.float32),
-                         metadata=meta, photometric="minisblack")
-
-
 class Session:
     """Reads and writes one session folder (created on first save)."""
 
@@ -126,9 +111,12 @@ class Session:
         write_mask(self._path(f"{name}.tif"), arr, spacing=_spacing(arr, scale))
 
     def save_image(self, arr: np.ndarray, scale: list[float] | None = None) -> None:
-        """Write ``image.tif``, the copy of an image that has no file on disk."""
+        """Write ``image.tif``, the copy of an image that has no file on disk: the engine's
+        image writer (any pixel type, the spacing kept)."""
+        from semicl.io.writers import write_image
+
         self._ensure()
-        _write_image_tif(self._path("image.tif"), np.ascontiguousarray(arr), scale)
+        write_image(self._path("image.tif"), arr, spacing=_spacing(arr, scale))
 
     def save_model(self, model: TrainedModel, round_no: int) -> Path:
         """Save ``model.pt`` and ``checkpoints/round_NNN.pt``; returns the model path."""

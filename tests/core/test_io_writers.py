@@ -1,4 +1,4 @@
-"""write_mask round-trips and atomicity."""
+"""write_mask and write_image round-trips and atomicity."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import numpy as np
 import pytest
 
 import semicl.io.writers as writers
-from semicl.errors import LabelError, ShapeMismatchError, UnsupportedFormatError
+from semicl.errors import (
+    InvalidImageError,
+    LabelError,
+    ShapeMismatchError,
+    UnsupportedFormatError,
+)
 from semicl.io.readers import read_image, read_mask
 from semicl.io.volume import ImageVolume
-from semicl.io.writers import write_mask
+from semicl.io.writers import write_image, write_mask
 
 
 @pytest.fixture()
@@ -100,3 +105,34 @@ def test_existing_file_untouched_on_failure(tmp_path, monkeypatch, name, hook):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_mask(tmp_path / "no" / "m.tif", np.zeros((2, 2), np.uint8))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32", "int8", "int32",
+                                   "uint32", "float64"])
+@pytest.mark.parametrize("suffix", [".tif", ".nii.gz"])
+def test_write_image_keeps_values_type_and_spacing(tmp_path, dtype, suffix):
+    image = (np.random.default_rng(0).random((3, 5, 6)) * 100 - 20).astype(dtype)
+    out = write_image(tmp_path / f"img{suffix}", image, spacing=(2.0, 0.5, 0.25))
+    back = read_image(out)
+    assert back.data.dtype == image.dtype
+    np.testing.assert_array_equal(back.data, image)
+    assert back.spacing == pytest.approx((2.0, 0.5, 0.25))
+
+
+def test_write_image_2d_like_and_odd_types(tmp_path, like):
+    flat = np.linspace(0, 1, 20, dtype=np.float16).reshape(4, 5)
+    back = read_image(write_image(tmp_path / "flat.tif", flat, spacing=(0.5, 0.25)))
+    assert back.data.dtype == np.float32 and back.spacing == pytest.approx((0.5, 0.25))
+    mask = read_image(write_image(tmp_path / "b.tif", np.eye(4, dtype=bool)))
+    assert mask.data.dtype == np.uint8 and mask.data.sum() == 4
+    copy = read_image(write_image(tmp_path / "copy.nii.gz", like))  # an ImageVolume as it is
+    np.testing.assert_array_equal(copy.data, like.data)
+    np.testing.assert_allclose(copy.affine, like.affine)
+    with pytest.raises(ShapeMismatchError, match="Image shape"):
+        write_image(tmp_path / "x.tif", np.zeros((2, 2), np.float32), like=like)
+    with pytest.raises(InvalidImageError, match="2-D or 3-D"):
+        write_image(tmp_path / "x.tif", np.zeros((2, 2, 2, 2), np.float32))
+    with pytest.raises(InvalidImageError, match="numeric"):
+        write_image(tmp_path / "x.tif", np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(UnsupportedFormatError):
+        write_image(tmp_path / "x.png", flat)

@@ -135,8 +135,13 @@ def test_session_folder_round_trip(tmp_path, napari_settings):
     assert kinds["scribbles"][0] == "labels" and np.array_equal(kinds["scribbles"][1], scribbles)
     from semicl.io.readers import read_image
 
-    # labels go through the engine's mask writer: Z and X/Y spacing kept
+    # labels go through the engine's mask writer, the image copy through its image
+    # writer: Z and X/Y spacing kept
     assert read_image(folder / "scribbles.tif").spacing == (2.0, 0.5, 0.25)
+    assert read_image(folder / "image.tif").spacing == (2.0, 0.5, 0.25)
+    signed = np.arange(-36, 36, dtype=np.int32).reshape(2, 4, 9)  # not an ImageJ type
+    Session(tmp_path / "t").save_image(signed, [2.0, 0.5, 0.25])
+    np.testing.assert_array_equal(Session(tmp_path / "t").load_array("image"), signed)
     assert Session(folder).load_state().class_names == ["background", "x"]
     [scrib_meta] = [meta for _a, meta, _k in layers if meta["name"] == "scribbles"]
     assert scrib_meta["metadata"]["semicl_class_names"] == ["background", "x"]
