@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -26,7 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from semicl.labels import scribbles_to_targets
+from semicl.labels import scribble_to_class
 
 from napari_semicl import _layers, _messages, _shortcuts, _workers
 from napari_semicl._class_list import ClassList
@@ -276,7 +275,7 @@ class SemiclWidget(QWidget):
             layer.selected_label = value
         pred = self.session.view.layer()
         if pred is not None:  # the same class on the prediction, in the mask convention
-            pred.selected_label = int(scribbles_to_targets(np.asarray(value)))
+            pred.selected_label = scribble_to_class(value)
 
     def _schedule_autosave(self, _event: object = None) -> None:
         req = self.request()

@@ -78,6 +78,22 @@ def class_to_scribble(c: int) -> int:
     return int(c) + 1
 
 
+def scribble_to_class(value: int) -> int:
+    """The class a scribble value paints (``value - 1``): inverse of :func:`class_to_scribble`.
+
+    Raises :class:`LabelError` for ``0`` (unpainted: no class) and negative values.
+    """
+    value = int(value)
+    if value == UNPAINTED:
+        raise LabelError(
+            "Scribble value 0 means 'unpainted' and stands for no class; pick label 1 for "
+            "background or 2, 3, ... for the structures."
+        )
+    if value < 0:
+        raise LabelError(f"Scribble value {value} is negative; scribble values start at 1.")
+    return value - 1
+
+
 def targets_to_scribbles(targets: np.ndarray) -> np.ndarray:
     """Inverse of :func:`scribbles_to_targets` (-1 -> 0, class c -> c + 1), as uint8/uint16."""
     t = np.asarray(targets)

@@ -73,3 +73,13 @@ def test_class_to_scribble_and_mask_dtype():
     assert labels.targets_to_scribbles(np.array([255])).dtype == np.uint16
     with pytest.raises(LabelError, match="uint16"):
         labels.mask_dtype(65536)
+
+
+def test_scribble_to_class_inverts_class_to_scribble():
+    for c in (0, 1, 5, 300):
+        assert labels.scribble_to_class(labels.class_to_scribble(c)) == c
+    assert labels.scribble_to_class(np.uint8(labels.SCRIBBLE_BACKGROUND)) == labels.BACKGROUND_CLASS
+    with pytest.raises(LabelError, match="unpainted"):
+        labels.scribble_to_class(labels.UNPAINTED)
+    with pytest.raises(LabelError, match="negative"):
+        labels.scribble_to_class(-2)

@@ -70,6 +70,8 @@ def test_edits_survive_previews_final_prediction_predict_and_export(
     assert (network[-1][edit] != 2).any(), "the final prediction disagrees with the edit"
     pred = ctrl.view.layer()
     assert np.all(np.asarray(pred.data)[edit] == 2), "the final prediction kept the edit"
+    widget.classes.list.setCurrentRow(2)  # picking "posterior" (scribble 3) ...
+    assert pred.selected_label == 2, "... picks class 2 on the prediction (mask convention)"
 
     # after the round: erase a predicted structure (paint background) on another slice,
     # then Predict refreshes the whole layer
