@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from semicl.experiments.run import auto_size
+from semicl.experiments.split import HELD_OUT_FRACTION, MsdSplit, choose_split, load_training_data
 from semicl.io.msd import MsdDataset, load_msd
 from semicl.labels import mask_to_scribbles, mask_to_targets, scribbles_to_targets
-from semicl.msd_experiment import HELD_OUT_FRACTION, MsdSplit, choose_split, load_training_data
-from semicl.run import auto_size
 from semicl.scribbles import budget_strokes, choose_slices
 from semicl.training.data import TrainingData
 

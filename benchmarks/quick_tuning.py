@@ -22,10 +22,10 @@ from pathlib import Path
 
 from semicl.config import preset
 from semicl.device import set_cpu_threads
-from semicl.evaluation import evaluate_cases
 from semicl.events import ProgressEvent, drive
-from semicl.msd_experiment import HELD_OUT_FRACTION
-from semicl.run import msd_setup
+from semicl.experiments.evaluation import evaluate_cases
+from semicl.experiments.run import msd_setup
+from semicl.experiments.split import HELD_OUT_FRACTION
 from semicl.training.pipeline import train
 
 #: the fine-tuning geometry before tuning (the contrastive stages' default); "mild" is

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from le_data import data_root, load_colin, load_em
 
+from semicl.experiments.split import HELD_OUT_FRACTION, choose_split
 from semicl.io.msd import load_msd
 from semicl.metrics import dice_per_class
-from semicl.msd_experiment import HELD_OUT_FRACTION, choose_split
 from semicl.scribbles import choose_slices, scribble_volume
 
 #: case name -> painted slice counts run by default

@@ -31,10 +31,10 @@ import torch
 
 from semicl.config import preset
 from semicl.device import resolve_device, seed_everything, set_cpu_threads
+from semicl.experiments.split import MsdSplit, load_training_data
 from semicl.io.download import find_or_fetch_msd
 from semicl.io.msd import load_msd
 from semicl.models.network import SegmentationNet
-from semicl.msd_experiment import MsdSplit, load_training_data
 from semicl.stage import TRAINING_STAGES, Stage
 from semicl.training.loop import StepOptions
 from semicl.training.pipeline import STAGE_RUNNERS

@@ -95,7 +95,7 @@ class Session:
                **asdict(state)}
         with atomic_path(self._path(SESSION_FILE)) as tmp:
             tmp.write_text(json.dumps(doc, indent=1))
-        from semicl.run import write_history  # the engine's loss-history CSV
+        from semicl.experiments.run import write_history  # the engine's loss-history CSV
 
         write_history(self._path("loss_history.csv"), state.history)
 

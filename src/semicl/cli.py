@@ -108,7 +108,7 @@ def configure(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from semicl.run import train_from_images, train_from_msd
+    from semicl.experiments.run import train_from_images, train_from_msd
 
     cfg = configure(args)
     t0 = time.perf_counter()
@@ -126,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from semicl.evaluation import predict_files
+    from semicl.experiments.evaluation import predict_files
     from semicl.training.trained_model import TrainedModel
 
     model = TrainedModel.load(args.model, device=args.device)
@@ -135,7 +135,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from semicl.evaluation import evaluate_files, pair_files
+    from semicl.experiments.evaluation import evaluate_files, pair_files
 
     names = args.classes.split(",") if args.classes else None
     acc = evaluate_files(pair_files(args.pred, args.gt), len(names) if names else None)
@@ -152,7 +152,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from semicl.demo import run_demo
+    from semicl.experiments.demo import run_demo
 
     run_demo(args.data, configure(args), args.labelled_fraction, args.out)
     return 0

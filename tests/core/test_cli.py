@@ -71,7 +71,7 @@ def test_predict_and_evaluate_nifti(trained_run: Path, small_msd: Path, tmp_path
     printed = capsys.readouterr().out
     assert "anterior" in printed and table.read_text().strip() in printed.strip()
     # A blank mask scores 0 and a random one about 0.05 here; a trained model far more.
-    from semicl.evaluation import evaluate_files, pair_files
+    from semicl.experiments.evaluation import evaluate_files, pair_files
 
     summary = evaluate_files(pair_files([out], [small_msd / "labelsTr"]), 3).summary()
     assert summary["pooled_mean"] > 0.5, summary

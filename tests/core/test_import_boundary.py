@@ -7,8 +7,9 @@ GUI = ["napari", "qtpy", "magicgui", "superqt", "PyQt5", "PyQt6", "PySide2", "Py
        "pyqtgraph", "napari_semicl"]
 
 ENGINE_MODULES = [
-    "semicl", "semicl.cli", "semicl.interactive", "semicl.run", "semicl.demo",
-    "semicl.training.pipeline", "semicl.inference", "semicl.evaluation", "semicl.io.readers",
+    "semicl", "semicl.cli", "semicl.interactive", "semicl.experiments.run",
+    "semicl.experiments.demo", "semicl.training.pipeline", "semicl.inference",
+    "semicl.experiments.evaluation", "semicl.io.readers",
     "semicl.io.writers", "semicl.io.msd", "semicl.io.download", "semicl.losses", "semicl.models",
     "semicl.data.augment", "semicl.data.dataset", "semicl.metrics",
 ]

@@ -1,5 +1,5 @@
-"""The one MSD split (semicl.msd_experiment.choose_split): a held-out set fixed whatever the
-seed, nested labelled fractions, and the same volumes for the CLI, the demo and the
+"""The one MSD split (semicl.experiments.split.choose_split): a held-out set fixed whatever
+the seed, nested labelled fractions, and the same volumes for the CLI, the demo and the
 label-efficiency benchmark, with and without splits.json."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from semicl.cli import main
 from semicl.errors import DatasetError
 from semicl.io.msd import load_msd
-from semicl.msd_experiment import HELD_OUT_FRACTION, choose_split
+from semicl.experiments.split import HELD_OUT_FRACTION, choose_split
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ class _Stop(Exception):
 @pytest.fixture()
 def captured(monkeypatch) -> list:
     """The split each caller passes on to load_training_data (which then stops the run)."""
-    import semicl.run
+    import semicl.experiments.run
 
     seen = []
 
@@ -131,7 +131,7 @@ def captured(monkeypatch) -> list:
         seen.append(split)
         raise _Stop
 
-    monkeypatch.setattr(semicl.run, "load_training_data", stop)
+    monkeypatch.setattr(semicl.experiments.run, "load_training_data", stop)
     return seen
 
 

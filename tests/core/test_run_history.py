@@ -1,10 +1,11 @@
-"""semicl.run.write_history: the one loss-history CSV writer (run folders, plugin sessions)."""
+"""semicl.experiments.run.write_history: the one loss-history CSV writer (run folders,
+plugin sessions)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from semicl.run import write_history
+from semicl.experiments.run import write_history
 
 
 def test_write_history_rows(tmp_path):

@@ -9,7 +9,7 @@ AppleDouble files) and on the project's shared copy (``msd_task04_hippocampus/``
 
 with labelled subsets nested within a seed (5% in 10% in 20% in 100%). This module only
 reads it (:attr:`MsdDataset.splits`); the split itself, with or without the file, is
-:func:`semicl.msd_experiment.choose_split`.
+:func:`semicl.experiments.split.choose_split`.
 """
 
 from __future__ import annotations

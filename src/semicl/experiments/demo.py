@@ -1,8 +1,9 @@
 """``semicl demo``: the README's main job, headless.
 
 Trains the chosen preset on MSD Task04 Hippocampus with a share of the training
-volumes labelled (:func:`semicl.msd_experiment.choose_split`: the project's fixed split
-when ``splits.json`` is present), predicts the held-out volumes, writes their masks, a Dice table and a PNG figure.
+volumes labelled (:func:`semicl.experiments.split.choose_split`: the project's fixed split
+when ``splits.json`` is present), predicts the held-out volumes, writes their masks, a
+Dice table and a PNG figure.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from semicl.config import TrainConfig
-from semicl.evaluation import evaluate_cases
-from semicl.msd_experiment import HELD_OUT_FRACTION
-from semicl.reporting import drive_with_progress
-from semicl.run import msd_setup, save_run, write_json
+from semicl.experiments.evaluation import evaluate_cases
+from semicl.experiments.reporting import drive_with_progress
+from semicl.experiments.run import msd_setup, save_run, write_json
+from semicl.experiments.split import HELD_OUT_FRACTION
 from semicl.training.pipeline import train
 
 

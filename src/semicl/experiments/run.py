@@ -9,11 +9,11 @@ from pathlib import Path
 
 from semicl.config import TrainConfig
 from semicl.errors import SemiclError
+from semicl.experiments.reporting import drive_with_progress
+from semicl.experiments.split import MsdSplit, choose_split, foreground_share, load_training_data
 from semicl.io.atomic import atomic_path
 from semicl.io.download import find_or_fetch_msd
 from semicl.io.msd import load_msd
-from semicl.msd_experiment import MsdSplit, choose_split, foreground_share, load_training_data
-from semicl.reporting import drive_with_progress
 from semicl.training.pipeline import train
 from semicl.training.trained_model import TrainedModel
 
