@@ -33,23 +33,23 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+if not __package__:  # run as a file (python benchmarks/<name>.py)
+    import _as_script  # noqa: F401  (the repository root onto sys.path)
 
 import torch  # noqa: E402
 
-from semicl.config import TrainConfig  # noqa: E402
-
-from le_data import DATASETS, WITHIN, MsdBench, WithinBench, data_root  # noqa: E402
-from le_methods import (  # noqa: E402
+from benchmarks.le_data import DATASETS, WITHIN, MsdBench, WithinBench, data_root  # noqa: E402
+from benchmarks.le_methods import (  # noqa: E402
     CPU_METHODS, METHODS, GlobalCache, bench_preset, device_label, machine_info,
     preset_label, run_nn, run_rf,
 )
-from le_report import (  # noqa: E402
+from benchmarks.le_report import (  # noqa: E402
     append_result, done_keys, load_results, merge_results, render, row_key, slug, update_doc,
     write_csv, write_jsonl,
 )
+from semicl.config import TrainConfig  # noqa: E402
 
+HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_OUT = HERE / "results" / "label_efficiency"
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_memory import cpu_peak, reset_cpu_peak
 
+from benchmarks.bench_memory import cpu_peak, reset_cpu_peak
 from semicl.config import TrainConfig, preset
 from semicl.data.normalize import normalize_intensity
 from semicl.events import ProgressEvent, drive

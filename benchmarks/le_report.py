@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from le_methods import METHODS, OURS
+from benchmarks.le_methods import METHODS, OURS
 
 KEY_FIELDS = ("dataset", "protocol", "method", "fraction", "seed", "preset", "device")
 GROUP_FIELDS = ("dataset", "protocol", "preset", "device")

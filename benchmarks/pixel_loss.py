@@ -42,7 +42,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_memory import cpu_peak, mem_available, reset_cpu_peak
+if not __package__:  # run as a file (python benchmarks/<name>.py)
+    import _as_script  # noqa: F401  (the repository root onto sys.path)
+
+from benchmarks.bench_memory import cpu_peak, mem_available, reset_cpu_peak  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"4k": 32, "16k": 64, "65k": 128, "262k": 256, "1M": 512, "4M": 1024}

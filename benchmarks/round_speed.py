@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+if not __package__:  # run as a file (python benchmarks/<name>.py)
+    import _as_script  # noqa: F401  (the repository root onto sys.path)
 
 CASES = ("camera", "colin27", "msd")
 OUT = Path(__file__).parent / "results" / "round_speed_cpu.md"
@@ -48,15 +49,14 @@ def load(name: str, data: str | None):
         mask = (image < threshold_otsu(image)).astype(np.uint8)
         scribbles = user_strokes(mask, np.random.default_rng(0))
         return image, mask, ["background", "figure"], 0, scribbles
-    from scribble_cases import load_case
+    from benchmarks.scribble_cases import load_case
 
     case = load_case("colin27:k5" if name == "colin27" else "msd:hippocampus_015:k3", 0, data)
     return case.image, case.mask, case.class_names, case.axis, case.scribbles
 
 
 def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, object]:
-    from scribbles import plugin_round
-
+    from benchmarks.scribbles import plugin_round
     from semicl.training.control import TrainControl
 
     # the plugin previews the slice in view: the last painted one (a 2-D image: its only one)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from le_data import data_root, load_colin, load_em
 
+from benchmarks.le_data import data_root, load_colin, load_em
 from semicl.experiments.split import HELD_OUT_FRACTION, choose_split
 from semicl.io.msd import load_msd
 from semicl.metrics import dice_per_class

@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from le_methods import machine_info, rf_fit, rf_predict  # noqa: E402
-from scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
+if not __package__:  # run as a file (python benchmarks/<name>.py)
+    import _as_script  # noqa: F401  (the repository root onto sys.path)
 
+from benchmarks.le_methods import machine_info, rf_fit, rf_predict  # noqa: E402
+from benchmarks.scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
 from semicl.config import TrainConfig, preset  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
 from semicl.events import PreviewEvent, drive  # noqa: E402
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", action="store_true", help="only write the report from the rows")
     args = ap.parse_args(argv)
     if args.report:
-        from scribble_report import write_report
+        from benchmarks.scribble_report import write_report
 
         print(write_report(args.out))
         return 0

@@ -35,13 +35,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def _strokes(gt2d: np.ndarray) -> np.ndarray:
-    """A user's strokes on one slice: eroded structures, a background ring and lines."""
-    from semicl.scribbles import strokes_from_mask
-
-    return strokes_from_mask(gt2d)
-
-
 def _stats(values: list[float]) -> tuple[int, float, float, float]:
     if not values:
         return 0, float("nan"), float("nan"), float("nan")
@@ -76,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from semicl.io.download import find_or_fetch_msd
     from semicl.io.msd import load_msd
     from semicl.metrics import dice_per_class
+    from semicl.scribbles import strokes_from_mask
 
     ds = load_msd(find_or_fetch_msd(args.data_dir))
     case = ds.cases[args.case]
@@ -91,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     slices = [int(fg[len(fg) // 4]), int(fg[len(fg) // 2]), int(fg[3 * len(fg) // 4])]
     data = np.zeros(gt.shape, np.uint8)
     for z in slices:
-        data[z] = _strokes(gt[z])
+        data[z] = strokes_from_mask(gt[z])  # a user's strokes on one slice
     scribbles.data = data
     widget.settings.preset.setCurrentText(args.preset)
     widget.settings.first_look.setValue(args.first_look)

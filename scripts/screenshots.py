@@ -20,7 +20,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "screenshots"
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def main() -> int:
@@ -37,7 +36,7 @@ def main() -> int:
     from qtpy.QtWidgets import QApplication
     from semicl.io.download import find_or_fetch_msd
     from semicl.io.msd import load_msd
-    from ui_lag import _strokes
+    from semicl.scribbles import strokes_from_mask
 
     from napari_semicl.__main__ import open_viewer
 
@@ -68,7 +67,7 @@ def main() -> int:
     scribbles = widget.pickers.scribble_layer()
     data = np.zeros(gt.shape, np.uint8)
     for dz in (-5, 0, 5):
-        data[z + dz] = _strokes(gt[z + dz])
+        data[z + dz] = strokes_from_mask(gt[z + dz])
     scribbles.data = data
     shot("02-scribbles")
 

@@ -5,22 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import le_data  # noqa: E402
-import le_methods  # noqa: E402
-import le_report  # noqa: E402
-from scipy import ndimage as ndi  # noqa: E402
-
-from semicl.labels import scribbles_to_targets  # noqa: E402
+from benchmarks import le_data, le_methods, le_report
+from semicl.labels import scribbles_to_targets
 
 
 # ----------------------------------------------------------------------------- strokes
@@ -247,7 +239,7 @@ def test_presets_and_method_configs():
 
 
 def test_stage_steps_study_preset():
-    import label_efficiency
+    from benchmarks import label_efficiency
 
     a = label_efficiency.parse_args(["--stage-steps", "global=860,local=500", "--dry-run"])
     assert a.stage_steps == {"global": 860, "local": 500}

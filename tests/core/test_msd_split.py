@@ -5,7 +5,6 @@ label-efficiency benchmark, with and without splits.json."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -14,10 +13,8 @@ import pytest
 
 from semicl.cli import main
 from semicl.errors import DatasetError
-from semicl.io.msd import load_msd
 from semicl.experiments.split import HELD_OUT_FRACTION, choose_split
-
-REPO = Path(__file__).resolve().parents[2]
+from semicl.io.msd import load_msd
 
 
 def _fake_task(root: Path, n: int, splits: dict | None = None) -> Path:
@@ -136,11 +133,8 @@ def captured(monkeypatch) -> list:
 
 
 def _benchmark_split(root: Path, fraction: float, seed: int):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import le_data
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    from benchmarks import le_data
+
     return le_data.MsdBench(root).split(fraction, seed)
 
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-
-import scribble_report  # noqa: E402
-from scribble_cases import Case  # noqa: E402
-from scribbles import apply_overrides  # noqa: E402
-
-from semicl.config import preset  # noqa: E402
+from benchmarks import scribble_report
+from benchmarks.scribble_cases import Case
+from benchmarks.scribbles import apply_overrides
+from semicl.config import preset
 
 
 def test_overrides_set_typed_fields_and_refuse_unknown_ones():

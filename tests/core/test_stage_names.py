@@ -56,16 +56,11 @@ def test_pipeline_has_a_runner_for_each_configured_stage():
 
 
 def test_throughput_benchmark_times_each_configured_stage():
-    import sys
-    from pathlib import Path
-
     import torch
 
+    from benchmarks import throughput
     from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
     from semicl.training.data import TrainingData
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    import throughput
 
     torch.manual_seed(0)
     cfg = TrainConfig(model=ModelConfig(base_width=4, depth=2, global_dim=8, local_dim=8),

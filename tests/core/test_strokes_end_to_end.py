@@ -3,8 +3,6 @@ the slices that were not painted, the network beside an ilastik-style forest."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -45,10 +43,7 @@ def _network(image, scribbles, **finetune):
 
 def test_strokes_train_a_network_that_beats_the_forest_on_unpainted_slices(msd_dir):
     pytest.importorskip("sklearn")
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from le_methods import rf_fit, rf_predict
+    from benchmarks.le_methods import rf_fit, rf_predict
 
     image, mask, scribbles, rest = _case(msd_dir)
     assert (scribbles > 0).mean() < 0.02  # lines on 3 of 34 slices, not whole slices
