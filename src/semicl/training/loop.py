@@ -59,6 +59,19 @@ class StepOptions:
         return torch.compile(fn, mode=self.compile_mode, dynamic=False)
 
 
+@dataclass(frozen=True)
+class FitUntil:
+    """A training length decided while training: after the warm-up the rate stays
+    constant; from step ``first`` on, every ``every`` steps, ``fitted()`` is asked; once
+    it says yes (or ``max_steps`` would be passed) the rate anneals (cosine) over half the
+    steps done so far (at least ``every``), and training ends there."""
+
+    fitted: Callable[[], bool]
+    first: int
+    max_steps: int
+    every: int = 100
+
+
 def optimise(
     stage: Stage,
     params: Iterable[torch.nn.Parameter],
@@ -72,22 +85,31 @@ def optimise(
     control: TrainControl | None = None,
     after_step: Callable[[int], Iterable[object]] | None = None,
     options: StepOptions = StepOptions(),
+    until: FitUntil | None = None,
 ) -> Generator[object, None, int]:
     """Run ``steps`` AdamW steps with a warm-up + cosine schedule; yield a ProgressEvent each step.
 
     ``after_step(step)`` may yield extra events (e.g. previews) between steps.
     ``options`` (:class:`StepOptions`) sets how the steps run, not what they compute.
-    Returns the number of steps completed (fewer than ``steps`` after a stop request).
+    ``until`` (:class:`FitUntil`): the length is decided while training instead (``steps``
+    only sets the warm-up and the first total shown); each event's ``total`` is the
+    length known at that step.
+    Returns the number of steps completed (fewer than planned after a stop request).
     """
     params = [p for p in params if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay,
                             **({"fused": True} if options.fused_optimizer else {}))
     warmup = max(1, min(50, steps // 10))
+    # the cosine's (start, length): fixed, or decided when ``until`` finds the fit
+    anneal = [warmup, max(1, steps - warmup)] if until is None else [None, 1]
+    total = steps
 
     def lr_factor(i: int) -> float:
         if i < warmup:
             return (i + 1) / warmup
-        progress = (i - warmup) / max(1, steps - warmup)
+        if anneal[0] is None:
+            return 1.0
+        progress = max(0, i - anneal[0]) / anneal[1]
         return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
@@ -106,9 +128,11 @@ def optimise(
                     f"{stage.title}: the loss became {value} at step {step}; lower the "
                     "learning rate or check the image for extreme values."
                 )
-            yield ProgressEvent(stage, step, steps, value, elapsed)
+            yield ProgressEvent(stage, step, total, value, elapsed)
 
-    for step in range(1, steps + 1):
+    step = 0
+    while step < total:
+        step += 1
         if control is not None and control.stop_requested:
             break
         with autocast(device, amp):
@@ -120,7 +144,17 @@ def optimise(
         sched.step()
         unread.append(loss.detach().float())
         done = step
-        if len(unread) >= options.read_loss_every or step == steps:
+        if until is not None and anneal[0] is None and step >= until.first \
+                and (step - until.first) % until.every == 0:
+            length = max(until.every, step // 2)
+            if step + length >= until.max_steps or until.fitted():
+                anneal[:] = [step, max(1, min(length, until.max_steps - step))]
+                total = step + anneal[1]
+            else:
+                total = step + until.every
+        elif until is not None and anneal[0] is None and step == total:
+            total = step + until.every  # the first check is still ahead
+        if len(unread) >= options.read_loss_every or step == total:
             yield from read()
         if after_step is not None:
             yield from after_step(step)

@@ -10,8 +10,8 @@
    transforms — the reference code's two views were byte-identical.
 3. :func:`run_finetune` — cross-entropy + soft Dice over labelled pixels only.
 
-Each yields :class:`~semicl.training.events.ProgressEvent` per step (and
-:class:`~semicl.training.events.PreviewEvent` while fine-tuning when asked) and
+Each yields :class:`~semicl.events.ProgressEvent` per step (and
+:class:`~semicl.events.PreviewEvent` while fine-tuning when asked) and
 returns the number of steps completed.
 """
 
@@ -27,6 +27,7 @@ from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig
 from semicl.data.augment import IntensityAugment, SpatialAugment
 from semicl.data.windows import WindowSampler
 from semicl.events import PreviewEvent, Stage
+from semicl.labels import mask_dtype
 from semicl.losses import (
     AffinityLoss,
     NTXentLoss,
@@ -37,7 +38,7 @@ from semicl.losses import (
 from semicl.models.network import SegmentationNet
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
-from semicl.training.loop import StepOptions, draw_indices, optimise
+from semicl.training.loop import FitUntil, StepOptions, draw_indices, optimise
 
 
 def run_global(
@@ -238,13 +239,43 @@ def run_finetune(
         last_preview[0] = time.perf_counter()
 
     params = net.stage_parameters(Stage.FINETUNE)
+    # From strokes, with a preset's length: train until the strokes are fitted, then anneal
+    until = None
+    if strokes and cfg.epochs is not None and cfg.stroke_fit > 0:
+        def fitted() -> bool:
+            model = average.module if average is not None else net
+            return min(stroke_recall(model, data)) >= cfg.stroke_fit
+
+        until = FitUntil(fitted, first=max(1, 2 * steps // 3),
+                         max_steps=max(steps, cfg.stroke_max_steps))
     done = yield from optimise(
         Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
         device=device, amp=amp, control=control, after_step=previews, options=options,
+        until=until,
     )
     if average is not None and done > 0:
         net.load_state_dict(average.module.state_dict())
     return done
+
+
+@torch.no_grad()
+def stroke_recall(net: torch.nn.Module, data: TrainingData, chunk: int = 4) -> list[float]:
+    """For each class painted in ``data.targets``, the share of its painted pixels that
+    ``net`` (in eval mode, whole painted slices) gives that class."""
+    was_training = net.training
+    net.eval()
+    hits = torch.zeros(data.num_classes, dtype=torch.float64)
+    painted = torch.zeros(data.num_classes, dtype=torch.float64)
+    try:
+        for start in range(0, len(data.images), chunk):
+            y = data.targets[start:start + chunk]
+            pred = net(data.images[start:start + chunk]).argmax(1)
+            mask = y >= 0
+            painted += torch.bincount(y[mask], minlength=data.num_classes).double().cpu()
+            hits += torch.bincount(y[mask & (pred == y)], minlength=data.num_classes).double().cpu()
+    finally:
+        net.train(was_training)
+    return [float(h / p) for h, p in zip(hits, painted, strict=True) if p > 0]
 
 
 def moving_average(decay: float):
@@ -269,11 +300,12 @@ def moving_average(decay: float):
 
 @torch.no_grad()
 def preview_mask(net: SegmentationNet, image: torch.Tensor) -> np.ndarray:
-    """Argmax mask of one (1, H, W) slice with the current weights, as (H, W) uint8 numpy."""
+    """Argmax mask of one (1, H, W) slice with the current weights, as (H, W) numpy of
+    :func:`semicl.labels.mask_dtype` (uint8 up to 255 structures)."""
     was_training = net.training
     net.eval()
     try:
         logits = net(image.unsqueeze(0))
     finally:
         net.train(was_training)
-    return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+    return logits.argmax(1)[0].cpu().numpy().astype(mask_dtype(logits.shape[1] - 1))
