@@ -33,7 +33,7 @@ def main() -> int:
     from napari.settings import get_settings
 
     get_settings().application.gui_notification_level = "error"
-    from qtpy.QtWidgets import QApplication
+    from qtpy.QtWidgets import QApplication, QScrollArea
     from semicl.io.download import find_or_fetch_msd
     from semicl.io.msd import load_msd
     from semicl.scribbles import strokes_from_mask
@@ -44,6 +44,13 @@ def main() -> int:
     viewer, widget = open_viewer("hippocampus")
     viewer.window.resize(1560, 960)
     app = QApplication.instance()
+    area = widget.findChild(QScrollArea)  # the widget's sections scroll as a whole
+    dock = area.verticalScrollBar()
+
+    def scroll_to(section) -> None:
+        """Scroll the widget so that ``section`` (a group box) is at the top."""
+        pump(0.2)  # let the layout settle (an expanded section changes the heights)
+        dock.setValue(section.mapTo(area.widget(), section.rect().topLeft()).y())
 
     def pump(seconds: float, until=None) -> None:
         end = time.perf_counter() + seconds
@@ -78,16 +85,20 @@ def main() -> int:
     s.advanced.expand(animate=False)
     widget.train_btn.click()
     pump(600, until=lambda: len(widget.loss_plot.points("finetune")[0]) > 60)
+    scroll_to(widget.settings.parentWidget())  # "3. Train": settings, status, loss curves
     shot("03-training")
     s.advanced.collapse(animate=False)
+    dock.setValue(0)
     pump(900, until=lambda: not widget.controller.busy)
     scribbles.visible = False
     shot("04-prediction")
 
     widget.uncertainty.setChecked(True)
     widget.next_btn.click()
+    scroll_to(widget.next_btn.parentWidget())  # "4. Prediction": the two controls used here
     shot("05-uncertainty-next-slice")
     widget.uncertainty.setChecked(False)
+    dock.setValue(0)
 
     pred = widget.controller.view.layer()
     zz = int(round(viewer.dims.point[0] / image.scale[0]))
