@@ -45,7 +45,8 @@ class ProgressEvent:
 class PreviewEvent:
     """A prediction of one slice with the current weights, made between training steps.
 
-    ``mask``: (H, W) of `labels.mask_dtype` (uint8 up to 255 structures), 0 = background, k = structure k (mask convention).
+    ``mask``: (H, W) of :func:`semicl.labels.mask_dtype` (uint8 up to 255 structures),
+    0 = background, k = structure k (mask convention).
     """
 
     stage: Stage
