@@ -20,6 +20,7 @@ from semicl.device import release_memory
 from semicl.errors import InvalidImageError
 from semicl.events import ProgressEvent, Stage, drive
 from semicl.labels import mask_dtype
+from semicl.models.network import evaluating
 
 
 @dataclass
@@ -75,17 +76,15 @@ def predict_iter(
     total = (n + batch_size - 1) // batch_size
     chunks: list[np.ndarray] = []
     t0 = time.perf_counter()
-    was_training = net.training
-    net.eval()
     try:
-        for b, start in enumerate(range(0, n, batch_size)):
-            x = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
-            with torch.no_grad():
-                logits = net(x[:, None].to(device))
-                chunks.append(torch.softmax(logits.float(), 1).cpu().numpy())
-            yield ProgressEvent(Stage.PREDICT, b + 1, total, None, time.perf_counter() - t0)
+        with evaluating(net):
+            for b, start in enumerate(range(0, n, batch_size)):
+                x = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))
+                with torch.no_grad():
+                    logits = net(x[:, None].to(device))
+                    chunks.append(torch.softmax(logits.float(), 1).cpu().numpy())
+                yield ProgressEvent(Stage.PREDICT, b + 1, total, None, time.perf_counter() - t0)
     finally:
-        net.train(was_training)
         release_memory(device)  # the batches' cached GPU memory
     probs = from_slices(np.concatenate(chunks), geometry).astype(np.float32, copy=False)
     mask = probs.argmax(0).astype(mask_dtype(probs.shape[0] - 1))

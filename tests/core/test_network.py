@@ -164,3 +164,23 @@ def test_channels_last_and_bf16_autocast():
     assert logits.shape == (2, 3, 61, 61) and g.shape == (2, 6)
     (logits.float().mean() + g.float().mean()).backward()
     assert _finite_grads(net.stage_parameters(Stage.FINETUNE))
+
+
+def test_evaluating_restores_the_mode_it_found():
+    import pytest
+    from torch import nn
+
+    from semicl.models.network import evaluating
+
+    net = nn.BatchNorm2d(2)
+    with evaluating(net):
+        assert not net.training
+    assert net.training
+    net.eval()
+    with evaluating(net):
+        pass
+    assert not net.training  # an eval-mode network stays in eval mode
+    net.train()
+    with pytest.raises(RuntimeError), evaluating(net):
+        raise RuntimeError("boom")
+    assert net.training

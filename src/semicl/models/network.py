@@ -18,6 +18,7 @@ keeps the full-resolution hidden map smaller).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from torch import Tensor, nn
@@ -29,6 +30,19 @@ from semicl.stage import TRAINING_STAGES, Stage
 
 #: the head each training stage trains (``head_parameters`` names heads after their modules)
 _STAGE_HEADS = {Stage.GLOBAL: "global", Stage.LOCAL: "local", Stage.FINETUNE: "seg"}
+
+
+@contextlib.contextmanager
+def evaluating(net: nn.Module) -> Iterator[nn.Module]:
+    """``net`` in eval mode inside the block (frozen batch statistics, no dropout), back in
+    the mode it had afterwards, also when the block raises or a generator around it is
+    closed."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 class SegmentationNet(nn.Module):

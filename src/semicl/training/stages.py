@@ -35,7 +35,7 @@ from semicl.losses import (
     SelfSupervisedLocalLoss,
     SupervisedLocalContrastiveLoss,
 )
-from semicl.models.network import SegmentationNet
+from semicl.models.network import SegmentationNet, evaluating
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.loop import FitUntil, StepOptions, draw_indices, optimise
@@ -262,19 +262,15 @@ def run_finetune(
 def stroke_recall(net: torch.nn.Module, data: TrainingData, chunk: int = 4) -> list[float]:
     """For each class painted in ``data.targets``, the share of its painted pixels that
     ``net`` (in eval mode, whole painted slices) gives that class."""
-    was_training = net.training
-    net.eval()
     hits = torch.zeros(data.num_classes, dtype=torch.float64)
     painted = torch.zeros(data.num_classes, dtype=torch.float64)
-    try:
+    with evaluating(net):
         for start in range(0, len(data.images), chunk):
             y = data.targets[start:start + chunk]
             pred = net(data.images[start:start + chunk]).argmax(1)
             mask = y >= 0
             painted += torch.bincount(y[mask], minlength=data.num_classes).double().cpu()
             hits += torch.bincount(y[mask & (pred == y)], minlength=data.num_classes).double().cpu()
-    finally:
-        net.train(was_training)
     return [float(h / p) for h, p in zip(hits, painted, strict=True) if p > 0]
 
 
@@ -302,10 +298,6 @@ def moving_average(decay: float):
 def preview_mask(net: SegmentationNet, image: torch.Tensor) -> np.ndarray:
     """Argmax mask of one (1, H, W) slice with the current weights, as (H, W) numpy of
     :func:`semicl.labels.mask_dtype` (uint8 up to 255 structures)."""
-    was_training = net.training
-    net.eval()
-    try:
+    with evaluating(net):
         logits = net(image.unsqueeze(0))
-    finally:
-        net.train(was_training)
     return logits.argmax(1)[0].cpu().numpy().astype(mask_dtype(logits.shape[1] - 1))
