@@ -102,7 +102,7 @@ def optimise(
     warmup = max(1, min(50, steps // 10))
     # the cosine's (start, length): fixed, or decided when ``until`` finds the fit
     anneal = [warmup, max(1, steps - warmup)] if until is None else [None, 1]
-    total = steps
+    total = steps if until is None else max(steps, until.first)  # grows at each check
 
     def lr_factor(i: int) -> float:
         if i < warmup:
@@ -152,8 +152,6 @@ def optimise(
                 total = step + anneal[1]
             else:
                 total = step + until.every
-        elif until is not None and anneal[0] is None and step == total:
-            total = step + until.every  # the first check is still ahead
         if len(unread) >= options.read_loss_every or step == total:
             yield from read()
         if after_step is not None:
