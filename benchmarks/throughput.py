@@ -61,8 +61,8 @@ def time_stage(stage, cfg, data, device, *, variant, warmup, steps, batch_size, 
     """(slices/s, s/step, s of the warm-up steps) of one stage in one variant; with
     ``profile`` (a list), the profiler's table of the timed steps is appended to it."""
     channels_last, amp, fast, compile_mode, times = VARIANTS[variant]
-    if device.type != "cuda":
-        channels_last, amp = channels_last and variant != "fast", False
+    if device.type != "cuda":  # the fast variants take the CPU's defaults: no NHWC, no autocast
+        channels_last, amp = channels_last and not fast, False
     options = (StepOptions.for_device(device, compile_mode) if fast
                else StepOptions(compile_mode=compile_mode))
     fn = STAGE_RUNNERS[stage]
