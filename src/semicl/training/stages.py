@@ -72,7 +72,7 @@ def run_global(
 
     def loss_fn(step: int) -> torch.Tensor:
         idx = draw_indices(len(images), batch, generator)
-        x, _ = windows.draw(images[idx], idx, generator)
+        x = windows.draw(images[idx], generator)
         z = embed(torch.cat([view(x), view(x)]))
         z1, z2 = z.float().chunk(2)
         return criterion(z1, z2)
@@ -85,6 +85,18 @@ def run_global(
             options=options,
         )
     )
+
+
+def labelled_batch(windows: WindowSampler, images: torch.Tensor, targets: torch.Tensor,
+                   batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` training pairs: class-balanced windows of slices larger than the patch
+    (:meth:`WindowSampler.draw_labelled`), else whole slices drawn uniformly.
+
+    images (N, 1, H, W), targets (N, H, W) -> x (batch, 1, h, w), y (batch, h, w)."""
+    if windows.active:
+        return windows.draw_labelled(images, targets, batch, generator)
+    idx = draw_indices(len(images), batch, generator)
+    return images[idx], targets[idx]
 
 
 def local_criterion(cfg: LocalConfig) -> torch.nn.Module:
@@ -125,9 +137,11 @@ def run_local(
     embed = options.compiled(net.local_embedding)
 
     def loss_fn(step: int) -> torch.Tensor:
-        idx = draw_indices(len(images), batch, generator)
-        x, y = windows.draw(images[idx], idx, generator,
-                            targets[idx] if targets is not None else None)
+        if supervised:
+            x, y = labelled_batch(windows, images, targets, batch, generator)
+        else:
+            idx = draw_indices(len(images), batch, generator)
+            x, y = windows.draw(images[idx], generator), None
         if spatial is not None:
             x, y = spatial(x, y, generator)
         v1, _ = intensity(x, None, generator)
@@ -200,12 +214,10 @@ def run_finetune(
         return x, y
 
     def loss_fn(step: int) -> torch.Tensor:
-        idx = draw_indices(len(data.images), batch, generator)
-        x, y = augmented(*windows.draw(data.images[idx], idx, generator, data.targets[idx]))
+        x, y = augmented(*labelled_batch(windows, data.images, data.targets, batch, generator))
         if extra:
             other = draw_indices(len(data.unlabelled), extra, generator)
-            xu, _ = augmented(other_windows.draw(data.unlabelled[other], other, generator)[0],
-                              None)
+            xu, _ = augmented(other_windows.draw(data.unlabelled[other], generator), None)
             x = torch.cat([x, xu])
         logits = segment(x).float()
         loss = criterion(logits[: len(y)], y)
