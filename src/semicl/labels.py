@@ -57,6 +57,8 @@ def scribbles_to_targets(scribbles: np.ndarray, num_classes: int | None = None) 
             f"Scribbles contain label {int(s.max())} but only {num_classes} classes "
             f"(scribble values 1..{num_classes}) are defined; add a class or erase those strokes."
         )
+    if s.dtype.kind in "iu":
+        return np.subtract(s, 1, dtype=np.int64)  # one pass (astype, then - 1: two)
     return s.astype(np.int64) - 1
 
 
@@ -140,8 +142,16 @@ def check_trainable(targets: np.ndarray, class_names: Sequence[str] | None = Non
     Raises :class:`LabelError` when no pixel is labelled, only one class is present, or
     structures are labelled without any background.
     """
-    t = np.asarray(targets)
-    present = sorted(int(c) for c in np.unique(t) if c != IGNORE_INDEX)
+    t = np.asarray(targets).ravel()
+    if t.dtype.kind in "iub" and t.size and int(t.min()) >= IGNORE_INDEX \
+            and int(t.max()) < 65536:
+        # a count per value: one pass (np.unique sorts; 0.1 s on a 181 x 217 x 181
+        # volume, on the GUI thread when Train is pressed)
+        counts = np.bincount(t.astype(np.intp, copy=False) - IGNORE_INDEX)
+        present = [int(c) + IGNORE_INDEX for c in np.flatnonzero(counts)
+                   if c + IGNORE_INDEX != IGNORE_INDEX]
+    else:
+        present = sorted(int(c) for c in np.unique(t) if c != IGNORE_INDEX)
     if not present:
         raise LabelError(
             "No labelled pixels: paint a few strokes of background (label 1) and of each "

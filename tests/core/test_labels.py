@@ -83,3 +83,27 @@ def test_scribble_to_class_inverts_class_to_scribble():
         labels.scribble_to_class(labels.UNPAINTED)
     with pytest.raises(LabelError, match="negative"):
         labels.scribble_to_class(-2)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int64, np.float32])
+def test_check_trainable_counts_classes_like_unique(dtype):
+    # the fast count (np.bincount) against the obvious reference (np.unique)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        classes = rng.choice(np.arange(6), size=rng.integers(2, 6), replace=False)
+        t = rng.choice(np.r_[labels.IGNORE_INDEX, np.sort(classes)], size=(7, 9)).astype(dtype)
+        t.flat[0], t.flat[1] = labels.BACKGROUND_CLASS, classes.max() or 1
+        expected = sorted(int(c) for c in np.unique(t) if c != labels.IGNORE_INDEX)
+        assert labels.check_trainable(t) == expected
+
+
+def test_check_trainable_with_a_huge_class_value_does_not_allocate_per_value():
+    t = np.array([labels.IGNORE_INDEX, 0, 2**40], dtype=np.int64)
+    assert labels.check_trainable(t) == [0, 2**40]
+
+
+def test_scribbles_to_targets_keeps_every_integer_kind():
+    for dtype in (np.uint8, np.uint16, np.int32, bool, np.float64):
+        s = np.array([0, 1, 1], dtype=dtype)
+        out = labels.scribbles_to_targets(s)
+        assert out.dtype == np.int64 and out.tolist() == [-1, 0, 0]
