@@ -37,7 +37,7 @@ from benchmarks.le_methods import machine_info, rf_fit, rf_predict  # noqa: E402
 from benchmarks.scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
 from semicl.config import TrainConfig, preset  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
-from semicl.events import PreviewEvent, drive  # noqa: E402
+from semicl.events import PreviewEvent, ProgressEvent, drive  # noqa: E402
 from semicl.interactive import TrainControl, training_round  # noqa: E402
 from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
 
@@ -77,20 +77,24 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
             "volume_ratio": case.volume_ratio(pred)}
 
 
-def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock):
+def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
+                 steps: dict | None = None):
     """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
-    plugin does; return (its RoundResult, ``clock()`` at the first overlay or None)."""
+    plugin does; return (its RoundResult, ``clock()`` at the first overlay or None).
+    ``steps`` (a dict) receives each stage's steps done, keyed by the stage's value."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
                          first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
     first = None
 
-    def note_first_overlay(ev) -> None:
+    def note(ev) -> None:
         nonlocal first
         if first is None and isinstance(ev, PreviewEvent):
             first = clock()
+        if steps is not None and isinstance(ev, ProgressEvent):
+            steps[ev.stage.value] = ev.step
 
-    result = drive(gen, note_first_overlay)
+    result = drive(gen, note)
     return result, first
 
 
@@ -115,14 +119,16 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
 
     # the plugin previews the slice in view: the last one painted
     control = TrainControl(watch=watch, preview_slice=int(case.painted[-1]))
+    steps: dict[str, int] = {}
     result, first_overlay = plugin_round(case.image, scribbles, case.class_names, case.axis,
                                          cfg, control, init,
-                                         clock=lambda: time.perf_counter() - t0 - paused[0])
+                                         clock=lambda: time.perf_counter() - t0 - paused[0],
+                                         steps=steps)
     seconds = time.perf_counter() - t0 - paused[0]
     d = case.dice(result.mask)
     curve.append((round(seconds, 1), mean(d)))
     return ({"dice": d, "mean": mean(d), "seconds": round(seconds, 2), "curve": curve,
-             "volume_ratio": case.volume_ratio(result.mask),
+             "volume_ratio": case.volume_ratio(result.mask), "steps": steps,
              "first_overlay_s": None if first_overlay is None else round(first_overlay, 2)},
             result.model, result.mask)
 
