@@ -39,6 +39,7 @@ from semicl.config import TrainConfig, preset  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
 from semicl.events import PreviewEvent, ProgressEvent, drive  # noqa: E402
 from semicl.interactive import TrainControl, training_round  # noqa: E402
+from semicl.islands import keep_stroked_islands  # noqa: E402
 from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "scribbles"
@@ -78,13 +79,14 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
 
 
 def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
-                 steps: dict | None = None):
+                 steps: dict | None = None, keep_islands: bool = False):
     """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
     plugin does; return (its RoundResult, ``clock()`` at the first overlay or None).
     ``steps`` (a dict) receives each stage's steps done, keyed by the stage's value."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
-                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0)
+                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0,
+                         keep_islands=keep_islands)
     first = None
 
     def note(ev) -> None:
@@ -99,8 +101,10 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
 
 
 def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=None,
-                curve_every: float = 0.0) -> tuple[dict, object, np.ndarray]:
-    """One Train (``init`` None) or Retrain round; Dice every ``curve_every`` s of training."""
+                curve_every: float = 0.0, keep_islands: bool = False
+                ) -> tuple[dict, object, np.ndarray]:
+    """One Train (``init`` None) or Retrain round; Dice every ``curve_every`` s of training.
+    ``keep_islands``: the round's option of that name (the curve's masks get it too)."""
     curve: list[tuple[float, float]] = []
     paused = [0.0]
     t0 = time.perf_counter()
@@ -113,7 +117,10 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
         s = time.perf_counter()
         from semicl.inference import predict
 
-        curve.append((round(now, 1), mean(case.dice(predict(net, case.image, axis=case.axis).mask))))
+        mask = predict(net, case.image, axis=case.axis).mask
+        if keep_islands:
+            mask = keep_stroked_islands(mask, scribbles)
+        curve.append((round(now, 1), mean(case.dice(mask))))
         next_at[0] = now + curve_every
         paused[0] += time.perf_counter() - s
 
@@ -123,7 +130,7 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
     result, first_overlay = plugin_round(case.image, scribbles, case.class_names, case.axis,
                                          cfg, control, init,
                                          clock=lambda: time.perf_counter() - t0 - paused[0],
-                                         steps=steps)
+                                         steps=steps, keep_islands=keep_islands)
     seconds = time.perf_counter() - t0 - paused[0]
     d = case.dice(result.mask)
     curve.append((round(seconds, 1), mean(d)))
@@ -134,23 +141,24 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
 
 
 def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
-             curve_every: float) -> dict:
+             curve_every: float, keep_islands: bool = False) -> dict:
     rng = np.random.default_rng([seed, 2])
     row = {"case": case.name, "seed": seed, "label": label, "axis": case.axis,
            "painted_slices": [int(i) for i in case.painted],
            "painted_share": painted_share(case.scribbles), "classes": case.class_names[1:],
-           "config": cfg.to_dict(), **machine_info()}
+           "config": cfg.to_dict(), "keep_islands": keep_islands, **machine_info()}
     row["forest"] = [run_forest(case, case.scribbles, seed)]
     print(f"  forest {row['forest'][0]['mean']:.3f} in {row['forest'][0]['seconds']:.0f} s",
           flush=True)
-    net_row, model, mask = run_network(case, case.scribbles, cfg, curve_every=curve_every)
+    net_row, model, mask = run_network(case, case.scribbles, cfg, curve_every=curve_every,
+                                       keep_islands=keep_islands)
     row["network"] = [net_row]
     print(f"  network {net_row['mean']:.3f} in {net_row['seconds']:.0f} s "
           f"(curve {net_row['curve']})", flush=True)
     scr = case.scribbles
     for r in range(1, rounds + 1):
         scr = correction_strokes(case.mask, mask, scr, case.axis, rng)
-        net_row, model, mask = run_network(case, scr, cfg, init=model)
+        net_row, model, mask = run_network(case, scr, cfg, init=model, keep_islands=keep_islands)
         row["network"].append(net_row)
         row["forest"].append(run_forest(case, scr, seed))
         print(f"  round {r}: network {net_row['mean']:.3f} in {net_row['seconds']:.0f} s, "
@@ -171,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=None, help="folder with the datasets (else $SEMICL_DATA_DIR)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--keep-islands", action="store_true",
+                    help="rounds keep only the pieces touching a stroke (the plugin's option)")
     ap.add_argument("--report", action="store_true", help="only write the report from the rows")
     args = ap.parse_args(argv)
     if args.report:
@@ -185,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = apply_overrides(preset(args.preset), args.overrides)
             case = load_case(name, seed, args.data)
             print(f"{name} seed {seed} [{args.label}]: painted {list(case.painted)}", flush=True)
-            row = run_case(case, seed, cfg, args.label, args.rounds, args.curve_every)
+            row = run_case(case, seed, cfg, args.label, args.rounds, args.curve_every,
+                           args.keep_islands)
             with open(args.out / "results.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
     return 0

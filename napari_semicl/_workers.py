@@ -77,6 +77,7 @@ def train_job(
     pretrain: bool,
     control: TrainControl,
     first_look_steps: int = 0,
+    keep_islands: bool = False,
 ) -> Generator[ProgressEvent | PreviewEvent, None, RoundResult]:
     """One Train / Retrain round: :func:`semicl.interactive.training_round` on a capped
     thread count. Yields its events; returns its :class:`~semicl.interactive.RoundResult`
@@ -88,6 +89,7 @@ def train_job(
     return (yield from training_round(
         image, scribbles, class_names=class_names, config=config, axis=axis, init=init,
         pretrain=pretrain, control=control, first_look_steps=first_look_steps,
+        keep_islands=keep_islands,
     ))
 
 

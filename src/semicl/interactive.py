@@ -25,6 +25,7 @@ from semicl.data.slices import labels_to_slices, to_slices
 from semicl.errors import LabelError, ShapeMismatchError
 from semicl.events import PreviewEvent, ProgressEvent, Stage
 from semicl.inference import check_image, entropy
+from semicl.islands import keep_stroked_islands
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
@@ -177,6 +178,7 @@ def training_round(
     control: TrainControl | None = None,
     first_look_steps: int = 0,
     predict: bool = True,
+    keep_islands: bool = False,
 ) -> Generator[object, None, RoundResult]:
     """One Train (``init=None``) or Retrain (``init`` = the current model,
     ``pretrain=False``) round on ``image`` (H, W) or (Z, Y, X).
@@ -184,7 +186,10 @@ def training_round(
     Builds the training data once; with ``first_look_steps`` and pretraining ahead, a
     first-look network trains first (``Stage.FIRST_LOOK`` events) and stays the model if
     Stop comes during pretraining; then :func:`semicl.training.pipeline.train`; then (if
-    ``predict`` and the model is fine-tuned) the whole image is predicted, with entropy.
+    ``predict`` and the model is fine-tuned) the whole image is predicted, with entropy;
+    with ``keep_islands`` the mask keeps only each structure's connected pieces that touch
+    a stroke of it (:func:`semicl.islands.keep_stroked_islands`; the entropy is the
+    network's own).
     Yields ProgressEvent / PreviewEvent; returns a :class:`RoundResult`.
     """
     control = control if control is not None else TrainControl()
@@ -205,4 +210,5 @@ def training_round(
     norm = data.preview[:, 0].numpy() if data.preview is not None else None
     volume = np.moveaxis(norm, 0, axis) if np.ndim(image) == 3 else norm[0]
     pred = yield from model.predict_iter(volume, axis=axis, normalized=True)
-    return RoundResult(model, pred.mask, entropy(pred.probs), axis, stopped)
+    mask = keep_stroked_islands(pred.mask, scribbles) if keep_islands else pred.mask
+    return RoundResult(model, mask, entropy(pred.probs), axis, stopped)

@@ -11,6 +11,7 @@ import pytest
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
 from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
 from semicl.interactive import RoundResult, TrainControl, training_round
+from semicl.islands import keep_stroked_islands
 from semicl.scribbles import scribble_volume
 
 CLASSES = ["background", "disk", "square"]
@@ -106,6 +107,21 @@ def test_round_predicts_the_whole_image_with_entropy(axis):
     # the raw image afresh
     again = result.model.predict(image, axis=axis)
     np.testing.assert_array_equal(result.mask, again.mask)
+
+
+def test_keep_islands_keeps_only_the_pieces_touching_strokes():
+    image, scribbles = volume()
+    _, result = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                   keep_islands=True))
+    raw = result.model.predict(image, axis=0).mask
+    np.testing.assert_array_equal(result.mask, keep_stroked_islands(raw, scribbles))
+    # every structure piece left holds a stroke of its class
+    from scipy import ndimage as ndi
+
+    for c in range(1, len(CLASSES)):
+        pieces, n = ndi.label(result.mask == c, np.ones((3, 3, 3)))
+        for i in range(1, n + 1):
+            assert (scribbles[pieces == i] == c + 1).any()
 
 
 def test_round_on_a_2d_image():
