@@ -98,13 +98,13 @@ class Controller:
         control.preview_slice = _layers.current_slice(self.viewer, req.image_layer, axis)
         self._req = req
         s.begin("retrain" if warm else "train", req.image_layer, axis, pretrain=pretrain,
-                scribbled_pixels=n_painted,
+                keep_islands=req.keep_islands, scribbled_pixels=n_painted,
                 corrected_pixels=int(np.count_nonzero(targets)) - n_painted)
         s.save_inputs(req, axis, config=req.config)
         return self._launch(
             _workers.train_job, image, targets, class_names=list(req.class_names),
             config=req.config, axis=axis, init=init, pretrain=pretrain, control=control,
-            first_look_steps=req.first_look_steps,
+            first_look_steps=req.first_look_steps, keep_islands=req.keep_islands,
         )
 
     def predict(self, req: Request) -> bool:
@@ -119,13 +119,27 @@ class Controller:
             image = _layers.image_array(req.image_layer)
             assert req.image_layer is not None  # image_array refuses None
             axis = _layers.slice_axis(self.viewer, req.image_layer)
+            strokes = self._strokes(req, image.shape, axis) if req.keep_islands else None
         except Exception as exc:  # noqa: BLE001
             _messages.report(exc, "Cannot predict")
             return False
         self.control = None
         self._req = req
         s.begin("predict", req.image_layer, axis)
-        return self._launch(_workers.predict_job, s.model, image, axis=axis)
+        return self._launch(_workers.predict_job, s.model, image, axis=axis, scribbles=strokes)
+
+    def _strokes(self, req: Request, shape: tuple[int, ...], axis: int) -> np.ndarray | None:
+        """A copy of the scribbles with the corrections (as Train uses them), for Predict
+        with "Keep only painted pieces". None without a scribble layer or any stroke: the
+        whole prediction is shown then. A scribble layer of another shape is refused."""
+        if req.scribble_layer is None:
+            return None
+        scribbles = _layers.scribble_array(req.scribble_layer, shape)
+        view = self.session.view
+        view.bind(req.image_layer, axis)
+        view.harvest()  # edits of the prediction since it was shown count as strokes
+        strokes = view.merged(scribbles)
+        return strokes if strokes.any() else None
 
     def _launch(self, job: Callable[..., Generator[ProgressEvent | PreviewEvent, None,
                                                    RoundResult]],

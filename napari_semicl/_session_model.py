@@ -49,6 +49,8 @@ class Request:
     config: TrainConfig | None = None  #: None for prediction only
     preview_every_s: float = 3.0
     repeat_pretraining: bool = False
+    #: keep each structure's pieces that touch a stroke of it (Train, Retrain and Predict)
+    keep_islands: bool = False
     show_uncertainty: bool = False
     first_look_steps: int = 0  #: >0: a quick fine-tune-only preview before pretraining
 

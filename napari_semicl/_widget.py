@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -27,10 +26,11 @@ from qtpy.QtWidgets import (
 
 from semicl.labels import scribble_to_class
 
-from napari_semicl import _layers, _messages, _shortcuts, _workers
+from napari_semicl import _dialogs, _layers, _messages, _shortcuts, _workers
 from napari_semicl._class_list import ClassList
 from napari_semicl._controller import Controller
 from napari_semicl._loss_plot import LossPlot
+from napari_semicl._options import RoundOptions
 from napari_semicl._pickers import LayerPickers
 from napari_semicl._session_model import Request
 from napari_semicl._settings import SettingsPanel
@@ -87,7 +87,7 @@ class SemiclWidget(QWidget):
             "Retrain", "Warm-start from the current model and fine-tune on scribbles plus your "
             "edits of the prediction.", self.on_retrain)
         self.stop_btn = _button("Stop", "Finish the current step and keep the model.", self.on_stop)
-        self.repeat_pretraining = QCheckBox("Repeat pretraining on Retrain")
+        self.options = RoundOptions()  #: Repeat pretraining on Retrain, Keep only painted pieces
         self.status = QLabel("Paint scribbles, then press Train.")
         self.status.setWordWrap(True)
         self.loss_plot = LossPlot()
@@ -98,7 +98,7 @@ class SemiclWidget(QWidget):
         for b in (self.train_btn, self.retrain_btn, self.stop_btn):
             row.addWidget(b)
         tl.addLayout(row)
-        tl.addWidget(self.repeat_pretraining)
+        tl.addWidget(self.options)
         tl.addWidget(self.status)
         tl.addWidget(self.loss_plot)
 
@@ -182,7 +182,8 @@ class SemiclWidget(QWidget):
             class_names=self.classes.names(),
             config=self.settings.config() if with_config else None,
             preview_every_s=self.settings.preview_s.value(),
-            repeat_pretraining=self.repeat_pretraining.isChecked(),
+            repeat_pretraining=self.options.repeat_pretraining.isChecked(),
+            keep_islands=self.options.keep_islands.isChecked(),
             show_uncertainty=self.uncertainty.isChecked(),
             first_look_steps=self.settings.first_look.value(),
         )
@@ -326,19 +327,7 @@ class SemiclWidget(QWidget):
 
     def ask_path(self, kind: str) -> str | None:
         """File dialogs (tests replace this method)."""
-        start = str(self.session.folder or Path.home())
-        if kind == "export":
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export mask", str(Path(start) / "mask.tif"),
-                "TIFF (*.tif *.tiff);;NIfTI (*.nii.gz *.nii)")
-        elif kind == "save_model":
-            path, _ = QFileDialog.getSaveFileName(self, "Save model", str(Path(start) / "model.pt"),
-                                                  "Model (*.pt)")
-        elif kind == "load_model":
-            path, _ = QFileDialog.getOpenFileName(self, "Load model", start, "Model (*.pt)")
-        else:
-            path = QFileDialog.getExistingDirectory(self, "Session folder", start)
-        return path or None
+        return _dialogs.ask_path(self, kind, self.session.folder)
 
     def on_export(self) -> None:
         path = self.ask_path("export")

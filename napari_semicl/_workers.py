@@ -93,15 +93,23 @@ def train_job(
     ))
 
 
-def predict_job(model: TrainedModel, image: np.ndarray, *,
-                axis: int) -> Generator[ProgressEvent, None, RoundResult]:
-    """Predict the whole image with an existing model; returns a ``RoundResult``."""
+def predict_job(
+    model: TrainedModel, image: np.ndarray, *, axis: int, scribbles: np.ndarray | None = None,
+) -> Generator[ProgressEvent, None, RoundResult]:
+    """Predict the whole image with an existing model; returns a ``RoundResult``.
+
+    With ``scribbles`` (a copy, corrections merged: "Keep only painted pieces") each
+    structure keeps only its connected pieces that touch a stroke of it
+    (:func:`semicl.islands.keep_stroked_islands`); the entropy is the network's own.
+    """
     from semicl.inference import entropy
     from semicl.interactive import RoundResult
+    from semicl.islands import keep_stroked_islands
 
     cap_threads()
     pred = yield from model.predict_iter(image, axis=axis)
-    return RoundResult(model, pred.mask, entropy(pred.probs), axis)
+    mask = pred.mask if scribbles is None else keep_stroked_islands(pred.mask, scribbles)
+    return RoundResult(model, mask, entropy(pred.probs), axis)
 
 
 class JobError(Exception):
