@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", type=Path, required=True)
     pr.add_argument("--axis", type=int, default=None)
     pr.add_argument("--device", default="auto")
+    pr.add_argument("--keep-islands", type=Path, metavar="SCRIBBLES", default=None,
+                    help="keep only each structure's connected pieces that touch its strokes "
+                         "in this scribble file (one input; for single objects such as organs)")
     pr.add_argument("inputs", type=Path, nargs="+")
 
     ev = sub.add_parser("evaluate", help="Dice of masks against ground truth")
@@ -130,7 +133,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from semicl.training.trained_model import TrainedModel
 
     model = TrainedModel.load(args.model, device=args.device)
-    predict_files(model, args.inputs, args.out, axis=args.axis)
+    predict_files(model, args.inputs, args.out, axis=args.axis, keep_islands=args.keep_islands)
     return 0
 
 

@@ -150,3 +150,30 @@ def test_train_on_one_image_with_scribbles(tmp_path: Path, capsys):
     assert model.class_names == ["background", "disk"]
     pred = model.predict(read_image(tmp_path / "img.tif").data)
     assert pred.mask.shape == mask.shape
+
+
+def test_predict_keep_islands(trained_run: Path, small_msd: Path, tmp_path: Path, capsys):
+    """`semicl predict --keep-islands SCRIBBLES`: the written mask is the plain prediction
+    with only the pieces touching a stroke of their class."""
+    from semicl.io.readers import read_mask
+    from semicl.islands import keep_stroked_islands
+
+    img = sorted((small_msd / "imagesTr").glob("*.nii.gz"))[0]
+    plain, kept = tmp_path / "plain", tmp_path / "kept"
+    model_path = str(trained_run / "model.pt")
+    assert main(["predict", "--model", model_path, "--out", str(plain), str(img)]) == 0
+    raw = np.asarray(read_mask(plain / img.name).data)
+    assert raw.any()
+    strokes = np.zeros(raw.shape, np.uint8)
+    first = tuple(np.argwhere(raw > 0)[0])
+    strokes[first] = raw[first] + 1  # one stroke pixel, on one piece of one structure
+    nib.save(nib.Nifti1Image(strokes, np.eye(4)), tmp_path / "scr.nii.gz")
+    assert main(["predict", "--model", model_path, "--out", str(kept),
+                 "--keep-islands", str(tmp_path / "scr.nii.gz"), str(img)]) == 0
+    out = np.asarray(read_mask(kept / img.name).data)
+    np.testing.assert_array_equal(out, keep_stroked_islands(raw, strokes))
+    assert 0 < (out > 0).sum() <= (raw > 0).sum()
+    # the scribbles of one image only
+    assert main(["predict", "--model", model_path, "--out", str(kept), "--keep-islands",
+                 str(tmp_path / "scr.nii.gz"), str(img), str(img)]) == 2
+    assert "one at a time" in capsys.readouterr().err

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from semicl.errors import DatasetError, ShapeMismatchError
+from semicl.errors import DatasetError, SemiclError, ShapeMismatchError
 from semicl.io.readers import read_image, read_mask
 from semicl.io.writers import write_mask
+from semicl.islands import keep_stroked_islands
 from semicl.metrics import DiceAccumulator
 from semicl.training.trained_model import TrainedModel
 
@@ -23,15 +24,25 @@ def output_name(path: Path) -> str:
 def predict_files(
     model: TrainedModel, inputs: Sequence[Path], out_dir: Path, *,
     axis: int | None = None, log: Callable[[str], None] = print,
+    keep_islands: Path | None = None,
 ) -> list[Path]:
-    """Predict each input file and write ``out_dir/<input name>`` (atomically)."""
+    """Predict each input file and write ``out_dir/<input name>`` (atomically).
+
+    ``keep_islands``: a scribble file of the one input; each structure keeps only its
+    connected pieces that touch a stroke of it (:func:`semicl.islands.keep_stroked_islands`).
+    """
+    if keep_islands is not None and len(inputs) != 1:
+        raise SemiclError(f"--keep-islands takes the scribbles of one image; {len(inputs)} "
+                          "inputs were given: predict them one at a time.")
+    strokes = np.asarray(read_mask(keep_islands).data) if keep_islands is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in inputs:
         vol = read_image(path)
         pred = model.predict(vol.data, axis=axis)
+        mask = pred.mask if strokes is None else keep_stroked_islands(pred.mask, strokes)
         target = out_dir / output_name(Path(path))
-        write_mask(target, pred.mask, like=vol, class_names=model.class_names)
+        write_mask(target, mask, like=vol, class_names=model.class_names)
         log(f"wrote {target}")
         written.append(target)
     return written
