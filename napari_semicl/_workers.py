@@ -59,10 +59,24 @@ def warm_up() -> None:
     threading.Thread(target=run, name="semicl-warm-up", daemon=True).start()
 
 
+#: environment variable that sets the worker's torch threads (a whole number >= 1)
+THREADS_ENV = "SEMICL_THREADS"
+
+
 def cap_threads(reserve: int = 1) -> int:
-    """Limit torch's CPU threads so the GUI keeps a core; returns the count set."""
+    """Limit torch's CPU threads so the GUI keeps a core (all cores but ``reserve``), or
+    to ``$SEMICL_THREADS`` when set; returns the count set. An unusable value is ignored
+    with a warning (the job runs with the default)."""
+    import warnings
+
     from semicl.device import set_cpu_threads
 
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        if raw.isdigit() and int(raw) >= 1:
+            return set_cpu_threads(int(raw))
+        warnings.warn(f"{THREADS_ENV}={raw!r} is not a whole number >= 1; using all cores "
+                      "but one.", stacklevel=2)
     return set_cpu_threads(max(1, (os.cpu_count() or 2) - reserve))
 
 
