@@ -86,7 +86,7 @@ def load_image(name: str, data_dir: str, case_index: int = 0) -> dict:
     if name == "msd":  # the volume and strokes this benchmark always used
         from semicl.io.download import find_or_fetch_msd
         from semicl.io.msd import load_msd
-        from semicl.scribbles import strokes_from_mask
+        from semicl.scribbles import scribble_volume
 
         ds = load_msd(find_or_fetch_msd(data_dir))
         case = ds.cases[case_index]
@@ -94,21 +94,16 @@ def load_image(name: str, data_dir: str, case_index: int = 0) -> dict:
         gt = np.asarray(labels.data)
         fg = np.flatnonzero(gt.reshape(gt.shape[0], -1).any(1))
         slices = [int(fg[len(fg) // 4]), int(fg[len(fg) // 2]), int(fg[3 * len(fg) // 4])]
-        scribbles = np.zeros(gt.shape, np.uint8)
-        for z in slices:
-            scribbles[z] = strokes_from_mask(gt[z])  # a user's strokes on one slice
+        scribbles = scribble_volume(gt, slices, 0)  # strokes_from_mask on each slice
         return {"title": f"MSD Task04 `{case.case_id}`", "layer": case.case_id,
                 "image": image.data, "gt": gt, "names": list(ds.class_names), "axis": 0,
                 "scale": tuple(image.spacing), "scribbles": scribbles, "slices": slices}
     from benchmarks.round_speed import load
+    from napari_semicl._layers import annotated_slices
 
     image, gt, names, axis, scribbles = load(name, data_dir)
     gt = np.asarray(gt)
-    if image.ndim == 3:
-        other = tuple(i for i in range(3) if i != axis)
-        slices = [int(i) for i in np.flatnonzero(np.any(scribbles, axis=other))]
-    else:
-        slices = [0]
+    slices = sorted(annotated_slices(np.asarray(scribbles), axis))  # a 2-D image: [0]
     title = ("Colin27 T1 + AAL (caudate / putamen / thalamus)" if name == "colin27"
              else "`skimage.data.camera` (Otsu mask: figure vs rest)")
     return {"title": title, "layer": name, "image": np.asarray(image), "gt": gt,

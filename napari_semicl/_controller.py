@@ -83,9 +83,7 @@ class Controller:
                 req.config.model = copy.deepcopy(init.config.model)
                 pretrain = req.repeat_pretraining
             n_painted = int(np.count_nonzero(scribbles))
-            s.view.bind(req.image_layer, axis)
-            s.view.harvest()  # edits of the prediction become corrections
-            targets = s.view.merged(scribbles)
+            targets = self._with_corrections(req, scribbles, axis)
             from semicl.interactive import validate_training_input
 
             validate_training_input(image, targets, req.class_names)
@@ -128,17 +126,22 @@ class Controller:
         s.begin("predict", req.image_layer, axis)
         return self._launch(_workers.predict_job, s.model, image, axis=axis, scribbles=strokes)
 
+    def _with_corrections(self, req: Request, scribbles: np.ndarray, axis: int) -> np.ndarray:
+        """``scribbles`` merged with the corrections (edits of the prediction since it was
+        shown become corrections first): the strokes Train and Predict use."""
+        view = self.session.view
+        view.bind(req.image_layer, axis)
+        view.harvest()
+        return view.merged(scribbles)
+
     def _strokes(self, req: Request, shape: tuple[int, ...], axis: int) -> np.ndarray | None:
-        """A copy of the scribbles with the corrections (as Train uses them), for Predict
-        with "Keep only painted pieces". None without a scribble layer or any stroke: the
-        whole prediction is shown then. A scribble layer of another shape is refused."""
+        """A copy of the scribbles with the corrections, for Predict with "Keep only painted
+        pieces". None without a scribble layer or any stroke: the whole prediction is shown
+        then. A scribble layer of another shape is refused."""
         if req.scribble_layer is None:
             return None
         scribbles = _layers.scribble_array(req.scribble_layer, shape)
-        view = self.session.view
-        view.bind(req.image_layer, axis)
-        view.harvest()  # edits of the prediction since it was shown count as strokes
-        strokes = view.merged(scribbles)
+        strokes = self._with_corrections(req, scribbles, axis)
         return strokes if strokes.any() else None
 
     def _launch(self, job: Callable[..., Generator[ProgressEvent | PreviewEvent, None,

@@ -45,8 +45,9 @@ class WindowSampler:
         if targets is not None and self.active:
             cpu = targets.detach().cpu()
             for c in torch.unique(cpu[cpu >= 0]).tolist():
-                slices = [i for i in range(len(cpu)) if bool((cpu[i] == c).any())]
-                self.classes.append((slices, [torch.nonzero(cpu[i] == c) for i in slices]))
+                points = [(i, torch.nonzero(t == c)) for i, t in enumerate(cpu)]
+                points = [(i, p) for i, p in points if len(p)]
+                self.classes.append(([i for i, _ in points], [p for _, p in points]))
 
     @property
     def active(self) -> bool:
