@@ -101,7 +101,13 @@ def main() -> int:
     dock.setValue(0)
 
     pred = widget.controller.view.layer()
-    zz = int(round(viewer.dims.point[0] / image.scale[0]))
+    # correct the unpainted slice where the most structure is wrong (the slice "Next slice"
+    # picked may hold no structure at all, and a correction there shows nothing)
+    painted = {z - 5, z, z + 5}
+    wrong = [int(((np.asarray(pred.data[i]) != gt[i]) & (gt[i] > 0)).sum())
+             if i not in painted else -1 for i in range(gt.shape[0])]
+    zz = int(np.argmax(wrong))
+    viewer.dims.set_point(0, float(zz) * image.scale[0])
     fix = np.asarray(pred.data[zz]) != gt[zz]
     pred.data[zz][fix] = gt[zz][fix]
     pred.refresh()
