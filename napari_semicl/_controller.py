@@ -49,6 +49,7 @@ class Controller:
         self._pbar_stage: str | None = None
         self._pbar_t = 0.0
         self._in_pbar = False  #: inside a progress-bar call (napari processes events there)
+        self._ended: GeneratorWorker | None = None  #: the worker whose result or error came
         self._req: Request | None = None
         self._closed = False
         viewer.dims.events.current_step.connect(self._on_dims)
@@ -214,11 +215,11 @@ class Controller:
                 self._pbar_t = now
                 self._pbar.update(max(0, int(ev.step) - self._pbar.n))
                 loss = "" if ev.loss is None else f", loss {ev.loss:.4f}"
-                if self.worker is worker:
+                if self.worker is worker and self._ended is not worker:
                     self.session.status.emit(f"{title}: {ev.step}/{ev.total}{loss}")
         finally:
             self._in_pbar = False
-        if self.worker is not worker:
+        if self.worker is not worker or self._ended is worker:
             self._close_pbar()
 
     def _close_pbar(self) -> None:
@@ -228,12 +229,14 @@ class Controller:
 
     def _on_return(self, result: RoundResult) -> None:
         """A job's ``semicl.interactive.RoundResult`` (main thread)."""
+        self._ended = self.worker  # its progress events still queued must not speak after it
         if self._closed or self._req is None:
             return
         self.session.finish(result, self._req)
 
     def _on_error(self, exc: BaseException) -> None:
         exc = getattr(exc, "original", exc)
+        self._ended = self.worker
         if self._closed:
             return
         _messages.report(exc, "Training failed" if self.session.job != "predict"

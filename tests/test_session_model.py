@@ -230,3 +230,48 @@ def test_painting_is_saved_after_a_pause_and_the_folder_reopens(scene, recorded)
     state = again.open_folder(folder, image)
     assert again.folder == Path(folder) and state.class_names == NAMES
     assert state.scale == list(SCALE) and again.view.axis == 0
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_the_rounds_last_word_stays_when_it_arrives_inside_a_progress_update(
+        scene, monkeypatch, stopped):
+    """napari's progress bar processes Qt events when it is updated, so a job's result can
+    arrive *inside* the controller's handling of one of its last progress events (under
+    PyQt6 the GUI test of Stop caught it): the status line must end with the round's word,
+    not with the step that was being shown, and the bar must be closed."""
+    import napari.utils
+    from semicl.events import ProgressEvent
+    from semicl.interactive import RoundResult
+    from semicl.stage import Stage
+
+    from napari_semicl._controller import Controller
+
+    viewer, image, scribbles = scene
+    ctrl = Controller(viewer)
+    said: list[str] = []
+    ctrl.session.status.connect(said.append)
+    ctrl.session.begin("train", image, 0)
+    ctrl._req = _request(image, scribbles)
+    ctrl.worker = object()  # the running job (only its identity matters here)
+    result = RoundResult(_model(), np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.float32), 0,
+                         stopped=stopped)
+    closed: list[bool] = []
+
+    class Bar:  # stands in for napari.utils.progress: the job ends during an update
+        n = 0
+
+        def __init__(self, total, desc):
+            pass
+
+        def update(self, k):
+            self.n += k
+            ctrl._on_return(result)
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(napari.utils, "progress", Bar)
+    ctrl._progress("finetune", "Fine-tuning", ProgressEvent(Stage.FINETUNE, 10, 10, 0.1))
+    word = "stopped early, kept the last model" if stopped else "finished"
+    assert said[-1] == f"Training {word}."
+    assert closed == [True] and ctrl._pbar is None
