@@ -15,14 +15,13 @@ and for their average. Diagnostic, not a feature: the round trains one network t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+if not __package__:  # run as a file (python benchmarks/<name>.py)
+    import _as_script  # noqa: F401  (the repository root onto sys.path)
 
 from benchmarks.scribble_cases import load_case  # noqa: E402
 from benchmarks.scribbles import apply_overrides, mean, plugin_round  # noqa: E402
@@ -67,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  member {seed}: {mean(case.dice(p.argmax(0))):.3f}")
         total = p if total is None else total + p
     avg = total.argmax(0)
-    print(f"  average of {len(args.train_seeds)}: {mean(case.dice(avg)):.3f} "
-          f"(per class {[round(d, 3) for d in case.dice(avg)]}, "
+    dice = case.dice(avg)
+    print(f"  average of {len(args.train_seeds)}: {mean(dice):.3f} "
+          f"(per class {[round(d, 3) for d in dice]}, "
           f"volume ratio {case.volume_ratio(avg)})")
     return 0
 
