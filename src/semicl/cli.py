@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "1 background, k structure k-1)")
     t.add_argument("--classes", help="comma-separated class names, background first")
     t.add_argument("--init", type=Path, help="warm-start from this model.pt")
+    t.add_argument("--members", type=int, default=None,
+                   help="with --image: networks trained side by side on the strokes, their "
+                        "predictions averaged (default: the preset's, 2 for quick)")
     t.add_argument("--out", type=Path, required=True, help="run folder; model.pt goes here")
     common_train(t)
 
@@ -103,6 +106,11 @@ def configure(args: argparse.Namespace):
     cfg.global_stage.enabled = not args.no_global
     cfg.local_stage.enabled = not args.no_local
     cfg.num_threads = args.threads
+    if getattr(args, "members", None) is not None:
+        if getattr(args, "image", None) is None:
+            raise SemiclError("--members applies to training on one image (--image); "
+                              "training on a dataset trains one network.")
+        cfg.members = args.members
     cfg.flip = cfg.flip or args.flip
     if args.compile:
         cfg.compile = args.compile

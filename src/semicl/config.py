@@ -28,6 +28,8 @@ COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune",
                                   "max-autotune-no-cudagraphs")
 LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
 NORMS: tuple[str, ...] = ("auto", "instance", "batch")
+#: most networks an interactive round trains side by side (``TrainConfig.members``)
+MAX_MEMBERS = 8
 
 
 @dataclass
@@ -214,6 +216,11 @@ class TrainConfig:
     patch_size: int | None = None
     slice_axis: int = 0
     num_threads: int | None = None  #: torch CPU threads; None = leave as is
+    #: networks an interactive round (``semicl.interactive.training_round``: the plugin,
+    #: ``semicl train --image``) trains side by side on the same strokes, seeds ``seed``,
+    #: ``seed + 1``, ..., their probabilities averaged; the threads are shared among them.
+    #: Training on a dataset (``semicl train``, the benchmarks' grids) trains one network.
+    members: int = 1
     augment: bool = True
     #: mirror augmentation (left-right flips). Off by default: anatomy within a slice is
     #: rarely mirror-symmetric (on MSD Hippocampus flips cost 0.04 Dice, anterior vs
@@ -240,6 +247,8 @@ class TrainConfig:
         if self.compile is not None and self.compile not in COMPILE_MODES:
             raise SemiclError(f"compile must be one of {COMPILE_MODES} or None, "
                               f"got {self.compile!r}.")
+        if not 1 <= self.members <= MAX_MEMBERS:
+            raise SemiclError(f"members must be between 1 and {MAX_MEMBERS}, got {self.members}.")
         multiple = 2 ** self.model.depth
         if self.patch_size is not None and (self.patch_size < 2 * multiple
                                             or self.patch_size % multiple):
@@ -305,6 +314,10 @@ def preset(name: str) -> TrainConfig:
             # on Colin27's 181 x 217 slices costs what one on MSD does; MSD's slices are
             # smaller, so the demo and the grid train as before (docs/benchmarks.md).
             patch_size=64,
+            # two networks side by side, their probabilities averaged: Colin27 +0.03 to
+            # +0.07 Dice after Train and rounds that climb, MSD -0.02; on two cores 1.1x
+            # (MSD) to 1.5x (Colin27) one network's wall time (docs/benchmarks.md, session 9)
+            members=2,
             preset="quick",
         )
     elif name == "paper":

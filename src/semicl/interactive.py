@@ -29,6 +29,7 @@ from semicl.islands import keep_stroked_islands
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
+from semicl.training.members import train_members
 from semicl.training.pipeline import train
 from semicl.training.stages import preview_mask
 from semicl.training.trained_model import TrainedModel
@@ -185,7 +186,9 @@ def training_round(
 
     Builds the training data once; with ``first_look_steps`` and pretraining ahead, a
     first-look network trains first (``Stage.FIRST_LOOK`` events) and stays the model if
-    Stop comes during pretraining; then :func:`semicl.training.pipeline.train`; then (if
+    Stop comes during pretraining; then ``config.members`` networks side by side
+    (:func:`semicl.training.members.train_members`; one is
+    :func:`semicl.training.pipeline.train`), warm from ``init``'s networks; then (if
     ``predict`` and the model is fine-tuned) the whole image is predicted, with entropy;
     with ``keep_islands`` the mask keeps only each structure's connected pieces that touch
     a stroke of it (:func:`semicl.islands.keep_stroked_islands`; the entropy is the
@@ -201,7 +204,8 @@ def training_round(
         look = yield from _first_look(data, config, control, first_look_steps)
     model = look
     if model is None or not control.stop_requested:  # stopped already: train() returns at once
-        model = yield from train(data, config, init=init, pretrain=pretrain, control=control)
+        model = yield from train_members(data, config, init=init, pretrain=pretrain,
+                                         control=control)
     if not model.finetuned and look is not None and look.finetuned:
         model = look
     stopped = bool(control.stop_requested)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 from collections.abc import Generator
 
 import torch
@@ -17,6 +18,11 @@ from semicl.training.data import TrainingData
 from semicl.training.loop import StepOptions
 from semicl.training.stages import run_finetune, run_global, run_local
 from semicl.training.trained_model import TrainedModel
+
+#: seeding torch's global RNG and drawing a fresh network's weights from it happen under
+#: this lock, so networks trained side by side (``semicl.training.members``) each start
+#: from their own seed's weights; every later draw uses the run's own ``generator``
+_SEED_LOCK = threading.Lock()
 
 #: the generator that runs each of ``TrainConfig.stages()``
 STAGE_RUNNERS = {Stage.GLOBAL: run_global, Stage.LOCAL: run_local, Stage.FINETUNE: run_finetune}
@@ -56,12 +62,15 @@ def train(
     data.check()
     norm = init.config.model.norm if init is not None else config.resolved_norm(
         *data.unlabelled.shape[-2:])
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, norm=norm))
+    # one network trains here (several: semicl.training.members, each calling this)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, norm=norm),
+                                 members=1)
     device = resolve_device(config.device)
     set_cpu_threads(config.num_threads)
-    seed_everything(config.seed)
+    with _SEED_LOCK:
+        seed_everything(config.seed)
+        net = initial_net(config, data.num_classes, init, device)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    net = initial_net(config, data.num_classes, init, device)
     channels_last = config.channels_last if config.channels_last is not None else device.type == "cuda"
     if channels_last:
         net = net.to(memory_format=torch.channels_last)

@@ -1,0 +1,119 @@
+"""Several networks trained side by side on the same data (``TrainConfig.members``).
+
+Member ``i`` is :func:`semicl.training.pipeline.train` with seed ``config.seed + i``: its
+own first weights, windows and augmentations, the same strokes. Member 0 trains on the
+calling thread and its events are the ones yielded (progress, previews, the control's
+``watch``); the others train on threads of their own (:mod:`semicl.parallel`), each with an
+equal share of the torch threads. Stop reaches every member. The result is one
+:class:`TrainedModel` whose network averages the members' probabilities
+(:class:`~semicl.models.ensemble.NetEnsemble`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Generator
+
+import torch
+
+from semicl.config import TrainConfig
+from semicl.device import set_cpu_threads
+from semicl.events import ProgressEvent, drive, relay
+from semicl.parallel import member_threads
+from semicl.training.control import TrainControl
+from semicl.training.data import TrainingData
+from semicl.training.pipeline import train
+from semicl.training.trained_model import TrainedModel
+
+#: seconds between two looks at the other members once member 0 has ended
+POLL_S = 0.25
+
+
+def member_config(config: TrainConfig, index: int, threads: int | None) -> TrainConfig:
+    """Member ``index``'s copy of ``config``: seed ``config.seed + index``, ``threads``
+    torch threads, one network."""
+    return dataclasses.replace(config, seed=config.seed + index, num_threads=threads,
+                               members=1)
+
+
+def train_members(
+    data: TrainingData,
+    config: TrainConfig,
+    *,
+    init: TrainedModel | None = None,
+    pretrain: bool = True,
+    control: TrainControl | None = None,
+) -> Generator[object, None, TrainedModel]:
+    """Train ``config.members`` networks on ``data`` side by side; yield member 0's events,
+    then (while the others finish) the slowest other's progress without its loss; return
+    their average.
+
+    With ``init`` (a Retrain), member ``i`` warm-starts from ``init``'s network
+    ``i`` (modulo its count: a single network seeds them all). A stop request ends every
+    member after its current step; closing the generator stops them too and waits for
+    them; an error in any member ends the others and is raised. One member is exactly
+    :func:`~semicl.training.pipeline.train`.
+    """
+    n = config.members
+    if n == 1:
+        return (yield from train(data, config, init=init, pretrain=pretrain, control=control))
+    control = control if control is not None else TrainControl()
+    threads = member_threads(n, config.num_threads)
+    inits = [None if init is None else init.member(i % len(init.members)) for i in range(n)]
+    controls = [control] + [TrainControl() for _ in range(1, n)]
+    latest: list[object] = [None] * n
+    results: list[TrainedModel | None] = [None] * n
+    errors: list[BaseException | None] = [None] * n
+
+    def job(i: int) -> Generator[object, None, TrainedModel]:
+        return train(data, member_config(config, i, threads), init=inits[i],
+                     pretrain=pretrain, control=controls[i])
+
+    def run(i: int) -> None:
+        try:
+            set_cpu_threads(threads)
+            results[i] = drive(job(i), lambda ev: latest.__setitem__(i, ev))
+        except BaseException as exc:  # noqa: BLE001 - raised on the calling thread
+            errors[i] = exc
+
+    def pass_stop(_event: object = None) -> None:
+        """Between member 0's steps: its stop reaches the others; their error ends it."""
+        if control.stop_requested:
+            for c in controls[1:]:
+                c.request_stop()
+        failed = next((e for e in errors if e is not None), None)
+        if failed is not None:
+            raise failed
+
+    before = torch.get_num_threads()
+    workers = [threading.Thread(target=run, args=(i,), name=f"semicl-member-{i}", daemon=True)
+               for i in range(1, n)]
+    for w in workers:
+        w.start()
+    try:
+        first = job(0)
+        try:
+            results[0] = yield from relay(first, pass_stop)
+        finally:
+            first.close()  # its finally blocks run now when another member's error ends it
+        shown = None
+        while alive := [i for i in range(1, n) if workers[i - 1].is_alive()]:
+            pass_stop()
+            workers[alive[0] - 1].join(POLL_S)
+            ev = latest[alive[0]]
+            if isinstance(ev, ProgressEvent) and ev is not shown:
+                shown = ev
+                yield dataclasses.replace(ev, loss=None,
+                                          message=f"waiting for the other {n - 1} network(s)")
+    finally:
+        for c in controls[1:]:  # a no-op after a normal end: they have all finished
+            c.request_stop()
+        for w in workers:
+            w.join()
+        set_cpu_threads(before)
+    pass_stop()  # raises an error a member ended with
+    model = TrainedModel.average([r for r in results if r is not None])
+    return dataclasses.replace(
+        model, config=dataclasses.replace(model.config, num_threads=config.num_threads,
+                                          members=n))
