@@ -44,7 +44,7 @@ class SettingsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from semicl.config import LOCAL_MODES, PRESETS
+        from semicl.config import LOCAL_MODES, MAX_MEMBERS, PRESETS
 
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
@@ -108,6 +108,10 @@ class SettingsPanel(QWidget):
                              "anatomy, which is rarely mirror-symmetric within a slice; turn "
                              "on for EM, cells and other images without an orientation.")
         more.addRow("Mirror augmentation", self.flip)
+        self.members = _spin(1, MAX_MEMBERS, "Networks trained side by side on your strokes, "
+                             "their predictions averaged: a steadier mask that depends less "
+                             "on chance. Each one needs a CPU core (or the time of one).")
+        more.addRow("Networks", self.members)
         more.addRow("Local loss", self.local_mode)
         more.addRow("Stride", self.stride)
         more.addRow("Block size", self.block)
@@ -151,6 +155,7 @@ class SettingsPanel(QWidget):
         self.block.setValue(int(cfg.local_stage.block_size))
         self.width.setValue(int(cfg.model.base_width))
         self.flip.setChecked(bool(cfg.flip))
+        self.members.setValue(int(cfg.members))
         dev = cfg.device if self.device.findText(cfg.device) >= 0 else "auto"
         self.device.setCurrentText(dev)
 
@@ -183,6 +188,7 @@ class SettingsPanel(QWidget):
         cfg.local_stage.block_size = self.block.value()
         cfg.model.base_width = self.width.value()
         cfg.flip = self.flip.isChecked()
+        cfg.members = self.members.value()
         cfg.device = self.device.currentText()
         cfg.validate()
         return cfg

@@ -126,8 +126,10 @@ def test_presets_advanced_settings_and_devices(docked):
     s.epochs["finetune"].setValue(2.5)
     assert not s.flip.isChecked()
     s.flip.setChecked(True)
+    assert s.members.value() == quick.members == 2
+    s.members.setValue(1)
     cfg = s.config()
-    assert cfg.flip
+    assert cfg.flip and cfg.members == 1
     assert cfg.global_stage.steps == 7 and not cfg.local_stage.enabled
     assert cfg.local_stage.mode == "block" and cfg.local_stage.block_size == 8
     assert cfg.model.base_width == 12 and cfg.finetune.epochs == 2.5
