@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--label", default="shipped", help="variant name for the rows")
     ap.add_argument("--curve-every", type=float, default=15.0, help="seconds between curve points")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads of the round (the plugin: all cores but one); the "
+                         "networks of TrainConfig.members share them, at least one each")
     ap.add_argument("--data", default=None, help="folder with the datasets (else $SEMICL_DATA_DIR)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--keep-islands", action="store_true",

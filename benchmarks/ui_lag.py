@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         " (under `xvfb-run -a -s \"-screen 0 1280x1024x24\"`)",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average "
         f"{load:.2f} at start, {load_end:.2f} at the end (other jobs share this machine); "
-        f"torch threads in the worker: {torch_threads}; "
+        f"torch threads in the worker: {torch_threads}, networks side by side (one "
+        f"thread each at least): {widget.settings.members.value()}; "
         f"napari {napari.__version__}, Qt binding {__import__('qtpy').API_NAME}",
         f"- image `{args.image}`: {im['title']}, shape {tuple(gt.shape)}, "
         f"{len(im['names'])} classes {im['names']}, "
