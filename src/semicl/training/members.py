@@ -46,7 +46,7 @@ def train_members(
     control: TrainControl | None = None,
 ) -> Generator[object, None, TrainedModel]:
     """Train ``config.members`` networks on ``data`` side by side; yield member 0's events,
-    then (while the others finish) the slowest other's progress without its loss; return
+    then (while the others finish) an unfinished member's progress without its loss; return
     their average.
 
     With ``init`` (a Retrain), member ``i`` warm-starts from ``init``'s network
