@@ -9,8 +9,9 @@ took 40.4 s against 36.1 s for one network on one thread (the same number of ste
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
@@ -19,7 +20,7 @@ from semicl.device import set_cpu_threads
 
 T = TypeVar("T")
 
-__all__ = ["member_threads", "side_by_side"]
+__all__ = ["Background", "keeping_cpu_threads", "member_threads", "side_by_side"]
 
 
 def member_threads(jobs: int, budget: int | None = None) -> int:
@@ -29,41 +30,71 @@ def member_threads(jobs: int, budget: int | None = None) -> int:
     return max(1, budget // max(1, int(jobs)))
 
 
+@contextlib.contextmanager
+def keeping_cpu_threads() -> Iterator[None]:
+    """This thread's torch thread count is put back as it was when the block ends."""
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        set_cpu_threads(before)
+
+
+class Background:
+    """``jobs`` started at once, each on a thread of its own (named ``name-1``, ``name-2``,
+    ...) with ``threads`` torch threads, under the creating thread's autograd mode (grad
+    mode is per thread in torch: a prediction under ``no_grad`` stays without a graph).
+    ``results[i]`` / ``errors[i]``: what job ``i`` returned or raised."""
+
+    def __init__(self, jobs: Sequence[Callable[[], T]], threads: int, name: str) -> None:
+        self.results: list[T | None] = [None] * len(jobs)
+        self.errors: list[BaseException | None] = [None] * len(jobs)
+        grad = torch.is_grad_enabled()
+
+        def run(i: int) -> None:
+            try:
+                set_cpu_threads(threads)
+                with torch.set_grad_enabled(grad):
+                    self.results[i] = jobs[i]()
+            except BaseException as exc:  # noqa: BLE001 - the caller raises it
+                self.errors[i] = exc
+
+        self._threads = [threading.Thread(target=run, args=(i,), name=f"{name}-{i + 1}",
+                                          daemon=True) for i in range(len(jobs))]
+        for t in self._threads:
+            t.start()
+
+    def alive(self) -> list[int]:
+        """Indices of the jobs still running."""
+        return [i for i, t in enumerate(self._threads) if t.is_alive()]
+
+    def join(self, index: int | None = None, timeout: float | None = None) -> None:
+        """Wait for job ``index`` (at most ``timeout`` s), or for every job."""
+        for t in self._threads if index is None else [self._threads[index]]:
+            t.join(timeout)
+
+    def raise_error(self) -> None:
+        """Raise the first error a job has ended with, if any."""
+        failed = next((e for e in self.errors if e is not None), None)
+        if failed is not None:
+            raise failed
+
+
 def side_by_side(jobs: Sequence[Callable[[], T]], threads: int | None = None) -> list[T]:
-    """Run ``jobs[0]`` on this thread and each other job on a thread of its own, each with
-    ``threads`` torch threads (default :func:`member_threads`); return their results in
-    order. Every job runs under this thread's autograd mode (grad mode is per thread in
-    torch: a prediction under ``no_grad`` stays without a graph). The first exception
-    raised by a job is raised here once every job has ended; this thread's torch thread
-    count is restored."""
+    """Run ``jobs[0]`` on this thread and each other job on a thread of its own
+    (:class:`Background`), each with ``threads`` torch threads (default
+    :func:`member_threads`); return their results in order. An exception of ``jobs[0]``,
+    else the first of another job, is raised here once every job has ended; this thread's
+    torch thread count is restored."""
     if len(jobs) == 1:
         return [jobs[0]()]
     threads = member_threads(len(jobs)) if threads is None else threads
-    results: list[object] = [None] * len(jobs)
-    errors: list[BaseException | None] = [None] * len(jobs)
-
-    grad = torch.is_grad_enabled()
-
-    def run(i: int) -> None:
-        try:
-            set_cpu_threads(threads)
-            with torch.set_grad_enabled(grad):
-                results[i] = jobs[i]()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            errors[i] = exc
-
-    before = torch.get_num_threads()
-    workers = [threading.Thread(target=run, args=(i,), name=f"semicl-side-{i}", daemon=True)
-               for i in range(1, len(jobs))]
-    for w in workers:
-        w.start()
+    others = Background(jobs[1:], threads, "semicl-side")
     try:
-        run(0)
+        with keeping_cpu_threads():
+            set_cpu_threads(threads)
+            first = jobs[0]()
     finally:
-        for w in workers:
-            w.join()
-        set_cpu_threads(before)
-    for exc in errors:
-        if exc is not None:
-            raise exc
-    return results  # type: ignore[return-value]
+        others.join()
+    others.raise_error()
+    return [first, *others.results]  # type: ignore[list-item]

@@ -12,15 +12,12 @@ equal share of the torch threads. Stop reaches every member. The result is one
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Generator
-
-import torch
+from functools import partial
 
 from semicl.config import TrainConfig
-from semicl.device import set_cpu_threads
 from semicl.events import ProgressEvent, drive, relay
-from semicl.parallel import member_threads
+from semicl.parallel import Background, keeping_cpu_threads, member_threads
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.pipeline import train
@@ -35,6 +32,12 @@ def member_config(config: TrainConfig, index: int, threads: int | None) -> Train
     torch threads, one network."""
     return dataclasses.replace(config, seed=config.seed + index, num_threads=threads,
                                members=1)
+
+
+def _drive_recording(gen: Generator[object, None, TrainedModel], latest: list[object],
+                     index: int) -> TrainedModel:
+    """Run a member's training to its end, keeping its last event in ``latest[index]``."""
+    return drive(gen, lambda ev: latest.__setitem__(index, ev))
 
 
 def train_members(
@@ -62,58 +65,43 @@ def train_members(
     threads = member_threads(n, config.num_threads)
     inits = [None if init is None else init.member(i % len(init.members)) for i in range(n)]
     controls = [control] + [TrainControl() for _ in range(1, n)]
-    latest: list[object] = [None] * n
-    results: list[TrainedModel | None] = [None] * n
-    errors: list[BaseException | None] = [None] * n
+    latest: list[object] = [None] * n  # each member's last event
 
     def job(i: int) -> Generator[object, None, TrainedModel]:
         return train(data, member_config(config, i, threads), init=inits[i],
                      pretrain=pretrain, control=controls[i])
-
-    def run(i: int) -> None:
-        try:
-            set_cpu_threads(threads)
-            results[i] = drive(job(i), lambda ev: latest.__setitem__(i, ev))
-        except BaseException as exc:  # noqa: BLE001 - raised on the calling thread
-            errors[i] = exc
 
     def pass_stop(_event: object = None) -> None:
         """Between member 0's steps: its stop reaches the others; their error ends it."""
         if control.stop_requested:
             for c in controls[1:]:
                 c.request_stop()
-        failed = next((e for e in errors if e is not None), None)
-        if failed is not None:
-            raise failed
+        others.raise_error()
 
-    before = torch.get_num_threads()
-    workers = [threading.Thread(target=run, args=(i,), name=f"semicl-member-{i}", daemon=True)
-               for i in range(1, n)]
-    for w in workers:
-        w.start()
-    try:
-        first = job(0)
+    with keeping_cpu_threads():
+        others = Background([partial(_drive_recording, job(i), latest, i) for i in range(1, n)],
+                            threads, "semicl-member")
         try:
-            results[0] = yield from relay(first, pass_stop)
+            first = job(0)
+            try:
+                model0 = yield from relay(first, pass_stop)
+            finally:
+                first.close()  # its finally blocks run now when another member's error ends it
+            shown = None
+            while alive := others.alive():
+                pass_stop()
+                others.join(alive[0], POLL_S)
+                ev = latest[alive[0] + 1]
+                if isinstance(ev, ProgressEvent) and ev is not shown:
+                    shown = ev
+                    yield dataclasses.replace(
+                        ev, loss=None, message=f"waiting for the other {n - 1} network(s)")
         finally:
-            first.close()  # its finally blocks run now when another member's error ends it
-        shown = None
-        while alive := [i for i in range(1, n) if workers[i - 1].is_alive()]:
-            pass_stop()
-            workers[alive[0] - 1].join(POLL_S)
-            ev = latest[alive[0]]
-            if isinstance(ev, ProgressEvent) and ev is not shown:
-                shown = ev
-                yield dataclasses.replace(ev, loss=None,
-                                          message=f"waiting for the other {n - 1} network(s)")
-    finally:
-        for c in controls[1:]:  # a no-op after a normal end: they have all finished
-            c.request_stop()
-        for w in workers:
-            w.join()
-        set_cpu_threads(before)
-    pass_stop()  # raises an error a member ended with
-    model = TrainedModel.average([r for r in results if r is not None])
+            for c in controls[1:]:  # a no-op after a normal end: they have all finished
+                c.request_stop()
+            others.join()
+    others.raise_error()
+    model = TrainedModel.average([model0, *others.results])
     return dataclasses.replace(
         model, config=dataclasses.replace(model.config, num_threads=config.num_threads,
                                           members=n))
