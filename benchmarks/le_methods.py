@@ -83,6 +83,7 @@ def bench_preset(name: str, dataset: str, steps: int | None = None,
                 stage.min_steps = floor
     cfg.flip = dataset == "em"  # EM has no orientation; anatomy is not mirror-symmetric
     cfg.members = 1  # the grid trains one network per run (pipeline.train), as it always did
+    cfg.slice_smoothing = 0.0  # and scores the network's own slice-wise masks, as it always did
     stages = cfg.stages()
     overrides = dict.fromkeys(stages, steps) if steps is not None else {}
     for stage_name, n in {**overrides, **(stage_steps or {})}.items():

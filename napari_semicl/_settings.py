@@ -112,6 +112,12 @@ class SettingsPanel(QWidget):
                              "their predictions averaged: a steadier mask that depends less "
                              "on chance. Each one needs a CPU core (or the time of one).")
         more.addRow("Networks", self.members)
+        self.smooth = QCheckBox()
+        self.smooth.setToolTip("Volumes: average each slice's prediction with its neighbours' "
+                               "over about a pixel's distance, so structure does not come and "
+                               "go from slice to slice. How far one slice is, is read from the "
+                               "image: widely spaced sections (serial EM) are left as they are.")
+        more.addRow("Smooth across slices", self.smooth)
         more.addRow("Local loss", self.local_mode)
         more.addRow("Stride", self.stride)
         more.addRow("Block size", self.block)
@@ -156,6 +162,7 @@ class SettingsPanel(QWidget):
         self.width.setValue(int(cfg.model.base_width))
         self.flip.setChecked(bool(cfg.flip))
         self.members.setValue(int(cfg.members))
+        self.smooth.setChecked(cfg.slice_smoothing > 0)
         dev = cfg.device if self.device.findText(cfg.device) >= 0 else "auto"
         self.device.setCurrentText(dev)
 
@@ -172,7 +179,7 @@ class SettingsPanel(QWidget):
         """A validated TrainConfig: the preset (or restored config) plus the edited fields."""
         import copy
 
-        from semicl.config import preset
+        from semicl.config import SLICE_SMOOTHING, preset
 
         if self._base is not None:
             cfg = copy.deepcopy(self._base)
@@ -189,6 +196,8 @@ class SettingsPanel(QWidget):
         cfg.model.base_width = self.width.value()
         cfg.flip = self.flip.isChecked()
         cfg.members = self.members.value()
+        cfg.slice_smoothing = (cfg.slice_smoothing or SLICE_SMOOTHING) if self.smooth.isChecked() \
+            else 0.0
         cfg.device = self.device.currentText()
         cfg.validate()
         return cfg

@@ -6,6 +6,7 @@ Every input error is printed as one line (``error: ...``) with exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--keep-islands", type=Path, metavar="SCRIBBLES", default=None,
                     help="keep only each structure's connected pieces that touch its strokes "
                          "in this scribble file (one input; for single objects such as organs)")
+    pr.add_argument("--slice-smoothing", type=float, default=None, metavar="PX",
+                    help="smooth volumes' probabilities across slices over PX in-plane pixels' "
+                         "worth (0 = off; default: the model's own setting, 1 for quick)")
     pr.add_argument("inputs", type=Path, nargs="+")
 
     ev = sub.add_parser("evaluate", help="Dice of masks against ground truth")
@@ -141,6 +145,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from semicl.training.trained_model import TrainedModel
 
     model = TrainedModel.load(args.model, device=args.device)
+    if args.slice_smoothing is not None:
+        model.config = dataclasses.replace(model.config, slice_smoothing=args.slice_smoothing)
+        model.config.validate()
     predict_files(model, args.inputs, args.out, axis=args.axis, keep_islands=args.keep_islands)
     return 0
 

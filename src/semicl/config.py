@@ -30,6 +30,8 @@ LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
 NORMS: tuple[str, ...] = ("auto", "instance", "batch")
 #: most networks an interactive round trains side by side (``TrainConfig.members``)
 MAX_MEMBERS = 8
+#: the quick preset's ``TrainConfig.slice_smoothing``: one in-plane pixel's worth
+SLICE_SMOOTHING = 1.0
 
 
 @dataclass
@@ -221,6 +223,12 @@ class TrainConfig:
     #: ``seed + 1``, ..., their probabilities averaged; the threads are shared among them.
     #: Training on a dataset (``semicl train``, the benchmarks' grids) trains one network.
     members: int = 1
+    #: prediction of a volume: each class's probability smoothed across slices by a
+    #: Gaussian as wide as this many in-plane pixels, the slice step read off the image
+    #: (``semicl.slice_smoothing``: an MRI's slice is about a pixel, serial EM sections ~16,
+    #: so EM is left as is); 0 = off. The quick preset: 1 (Colin27 +0.01 to +0.04 Dice
+    #: after Train, MSD within +-0.01; docs/benchmarks.md, session 10).
+    slice_smoothing: float = 0.0
     augment: bool = True
     #: mirror augmentation (left-right flips). Off by default: anatomy within a slice is
     #: rarely mirror-symmetric (on MSD Hippocampus flips cost 0.04 Dice, anterior vs
@@ -247,6 +255,9 @@ class TrainConfig:
         if self.compile is not None and self.compile not in COMPILE_MODES:
             raise SemiclError(f"compile must be one of {COMPILE_MODES} or None, "
                               f"got {self.compile!r}.")
+        if not (self.slice_smoothing >= 0 and math.isfinite(self.slice_smoothing)):
+            raise SemiclError(f"slice_smoothing must be a number >= 0 (pixels), "
+                              f"got {self.slice_smoothing}.")
         if not 1 <= self.members <= MAX_MEMBERS:
             raise SemiclError(f"members must be between 1 and {MAX_MEMBERS}, got {self.members}.")
         multiple = 2 ** self.model.depth
@@ -318,6 +329,9 @@ def preset(name: str) -> TrainConfig:
             # +0.07 Dice after Train and rounds that climb, MSD -0.02; on two cores 1.1x
             # (MSD) to 1.5x (Colin27) one network's wall time (docs/benchmarks.md, session 9)
             members=2,
+            # probabilities of a volume smoothed across slices over one pixel's worth of
+            # distance (semicl.slice_smoothing; docs/benchmarks.md, session 10)
+            slice_smoothing=SLICE_SMOOTHING,
             preset="quick",
         )
     elif name == "paper":

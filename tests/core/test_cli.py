@@ -182,3 +182,32 @@ def test_predict_keep_islands(trained_run: Path, small_msd: Path, tmp_path: Path
     assert main(["predict", "--model", model_path, "--out", str(kept), "--keep-islands",
                  str(tmp_path / "scr.nii.gz"), str(img), str(img)]) == 2
     assert "one at a time" in capsys.readouterr().err
+
+
+def test_predict_slice_smoothing_follows_the_model_or_the_option(
+        trained_run: Path, small_msd: Path, tmp_path: Path, capsys):
+    """A quick-preset model smooths volumes across slices (its config says so);
+    `--slice-smoothing 0` writes the network's own slice-wise mask; a negative width is
+    refused."""
+    import dataclasses
+
+    from semicl.io.readers import read_image, read_mask
+    from semicl.training.trained_model import TrainedModel
+
+    img = sorted((small_msd / "imagesTr").glob("*.nii.gz"))[1]
+    model_path = str(trained_run / "model.pt")
+    model = TrainedModel.load(model_path, device="cpu")
+    assert model.config.slice_smoothing == 1.0
+    written = {}
+    for name, extra in (("own", []), ("off", ["--slice-smoothing", "0"])):
+        assert main(["predict", "--model", model_path, "--out", str(tmp_path / name), *extra,
+                     str(img)]) == 0
+        written[name] = np.asarray(read_mask(tmp_path / name / img.name).data)
+    volume = read_image(img).data
+    np.testing.assert_array_equal(written["own"], model.predict(volume).mask)
+    model.config = dataclasses.replace(model.config, slice_smoothing=0.0)
+    np.testing.assert_array_equal(written["off"], model.predict(volume).mask)
+    assert (written["own"] != written["off"]).any()
+    assert main(["predict", "--model", model_path, "--out", str(tmp_path / "x"),
+                 "--slice-smoothing", "-1", str(img)]) == 2
+    assert "slice_smoothing" in capsys.readouterr().err

@@ -128,8 +128,12 @@ def test_presets_advanced_settings_and_devices(docked):
     s.flip.setChecked(True)
     assert s.members.value() == quick.members == 2
     s.members.setValue(1)
+    assert s.smooth.isChecked() and quick.slice_smoothing == 1.0
+    s.smooth.setChecked(False)
     cfg = s.config()
-    assert cfg.flip and cfg.members == 1
+    assert cfg.flip and cfg.members == 1 and cfg.slice_smoothing == 0.0
+    s.smooth.setChecked(True)
+    assert s.config().slice_smoothing == 1.0
     assert cfg.global_stage.steps == 7 and not cfg.local_stage.enabled
     assert cfg.local_stage.mode == "block" and cfg.local_stage.block_size == 8
     assert cfg.model.base_width == 12 and cfg.finetune.epochs == 2.5

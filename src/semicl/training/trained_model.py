@@ -17,6 +17,7 @@ from semicl.events import ProgressEvent, drive
 from semicl.inference import Prediction, predict_iter
 from semicl.models.ensemble import NetEnsemble
 from semicl.models.network import SegmentationNet
+from semicl.slice_smoothing import slice_sigma, smooth_across_slices
 from semicl.training.checkpoint import read_checkpoint, save_checkpoint
 
 
@@ -75,14 +76,19 @@ class TrainedModel:
         normalized: bool = False,
     ) -> Generator[ProgressEvent, None, Prediction]:
         """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training
-        axis); ``normalized``: see :func:`semicl.inference.predict_iter`."""
-        return (
-            yield from predict_iter(
-                self.net, image, axis=self.config.slice_axis if axis is None else axis,
-                size=self.config.image_size, batch_size=batch_size, device=self.device,
-                normalized=normalized,
-            )
+        axis); ``normalized``: see :func:`semicl.inference.predict_iter`. A volume's
+        probabilities are then smoothed across slices (``config.slice_smoothing``,
+        :mod:`semicl.slice_smoothing`) and the mask is their argmax."""
+        axis = self.config.slice_axis if axis is None else axis
+        pred = yield from predict_iter(
+            self.net, image, axis=axis, size=self.config.image_size, batch_size=batch_size,
+            device=self.device, normalized=normalized,
         )
+        sigma = slice_sigma(image, axis % max(1, np.ndim(image)), self.config.slice_smoothing)
+        if sigma <= 0:
+            return pred
+        probs = smooth_across_slices(pred.probs, axis % 3, sigma)
+        return Prediction(probs.argmax(0).astype(pred.mask.dtype), probs)
 
     def predict(self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16) -> Prediction:
         return drive(self.predict_iter(image, axis=axis, batch_size=batch_size))
