@@ -225,9 +225,9 @@ class TrainConfig:
     members: int = 1
     #: prediction of a volume: each class's probability smoothed across slices by a
     #: Gaussian as wide as this many in-plane pixels, the slice step read off the image
-    #: (``semicl.slice_smoothing``: an MRI's slice is about a pixel, serial EM sections ~16,
-    #: so EM is left as is); 0 = off. The quick preset: 1 (Colin27 +0.01 to +0.04 Dice
-    #: after Train, MSD within +-0.01; docs/benchmarks.md, session 10).
+    #: (``semicl.slice_smoothing``: an MRI's slice is about a pixel, serial EM sections more
+    #: than 16, so EM is left as is); 0 = off. The quick preset: 1 (Colin27 +0.01 to +0.05
+    #: Dice after Train, MSD within +-0.01; docs/benchmarks.md, session 10).
     slice_smoothing: float = 0.0
     augment: bool = True
     #: mirror augmentation (left-right flips). Off by default: anatomy within a slice is

@@ -12,7 +12,8 @@ How far to smooth is read off the image itself, not from metadata that is often 
 :func:`slice_step` finds the in-plane distance over which the image changes as much as it
 does from one slice to the next. MRI with 1-mm voxels gives about one pixel (Colin27 0.78,
 MSD hippocampus crops 0.94-1.07); serial EM sections (ISBI-2012: 50 nm apart, 4-nm pixels)
-change more than 16 pixels in-plane do (the cap), so their ``sigma``
+change more from one to the next than the image does over 16 pixels in-plane (the cap),
+so their ``sigma``
 (:func:`slice_sigma`) is 1/16 of a slice and the smoothing is left out (there, a
 one-slice Gaussian would cost 0.08 Dice). ``sigma`` is ``px / step`` slices: ``px``
 pixels' worth of in-plane distance.
