@@ -81,10 +81,11 @@ def smooth_across_slices(probs: np.ndarray, axis: int, sigma: float) -> np.ndarr
     """Each class's probability averaged along the slice ``axis`` of the volume with a
     Gaussian of ``sigma`` slices (edges repeat the last slice); still sums to 1 per voxel.
 
-    probs (C, Z, Y, X) float32 with ``axis`` counted in the volume (0..2) -> same shape.
-    ``sigma <= 0`` returns ``probs`` itself.
+    probs (C, Z, Y, X) float32 with ``axis`` counted in the volume (0..2, or negative as
+    numpy counts) -> same shape. ``sigma <= 0`` returns ``probs`` itself.
     """
     if sigma <= 0:
         return probs
-    return gaussian_filter1d(probs, sigma, axis=axis + 1, mode="nearest").astype(
+    axis = axis % (probs.ndim - 1) + 1  # past the class axis
+    return gaussian_filter1d(probs, sigma, axis=axis, mode="nearest").astype(
         np.float32, copy=False)

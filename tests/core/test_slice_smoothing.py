@@ -86,6 +86,7 @@ def test_smoothing_runs_along_the_given_axis():
     out = smooth_across_slices(probs, 2, 1.0)
     np.testing.assert_allclose(out[1, :, :, 3], out[1, 0, 0, 3])  # constant along 0 and 1
     assert 0 < out[1, 0, 0, 2] < out[1, 0, 0, 3] < 1
+    np.testing.assert_array_equal(smooth_across_slices(probs, -1, 1.0), out)  # numpy's count
 
 
 def model_with(smoothing: float) -> TrainedModel:

@@ -84,10 +84,10 @@ class TrainedModel:
             self.net, image, axis=axis, size=self.config.image_size, batch_size=batch_size,
             device=self.device, normalized=normalized,
         )
-        sigma = slice_sigma(image, axis % max(1, np.ndim(image)), self.config.slice_smoothing)
+        sigma = slice_sigma(image, axis, self.config.slice_smoothing)
         if sigma <= 0:
             return pred
-        probs = smooth_across_slices(pred.probs, axis % 3, sigma)
+        probs = smooth_across_slices(pred.probs, axis, sigma)
         return Prediction(probs.argmax(0).astype(pred.mask.dtype), probs)
 
     def predict(self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16) -> Prediction:
