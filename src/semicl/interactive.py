@@ -27,6 +27,8 @@ from semicl.events import PreviewEvent, ProgressEvent, Stage
 from semicl.inference import check_image, entropy
 from semicl.islands import keep_stroked_islands
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
+from semicl.prior_weight import prior_weight
+from semicl.slice_smoothing import slice_step
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.members import train_members
@@ -83,23 +85,35 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
 
 
 def prepare_image_data(
-    image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0
+    image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0, *,
+    prior_reach: float = 0.0,
 ) -> TrainingData:
     """Validate, normalise, slice along ``axis`` (native size): the one builder of an
     image's training data. ``unlabelled`` and ``preview`` hold every slice; ``images`` /
-    ``targets`` the slices with scribbles."""
+    ``targets`` the slices with scribbles. With ``prior_reach`` > 0 the background prior's
+    weights (:func:`semicl.prior_weight.prior_weight`, the slice step read off the image)
+    come along; otherwise none (the prior weighs every unpainted pixel alike)."""
     targets = validate_training_input(image, scribbles, class_names)
     norm = normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, None)
     target_slices = labels_to_slices(targets, geometry, IGNORE_INDEX)
-    painted = (target_slices != IGNORE_INDEX).reshape(len(target_slices), -1).any(1)
+    painted = torch.from_numpy((target_slices != IGNORE_INDEX).reshape(len(target_slices), -1)
+                               .any(1))
     all_slices = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None]
+    weight = None
+    if prior_reach > 0:
+        step = slice_step(norm, axis) if norm.ndim == 3 and norm.shape[axis] > 1 else 1.0
+        weight = torch.from_numpy(to_slices(prior_weight(
+            scribbles, len(class_names), axis=axis, reach=prior_reach, step=step), axis, None)[0])
     return TrainingData(
         unlabelled=all_slices,
-        images=all_slices[torch.from_numpy(painted)],
-        targets=torch.from_numpy(np.ascontiguousarray(target_slices[painted], dtype=np.int64)),
+        images=all_slices[painted],
+        targets=torch.from_numpy(np.ascontiguousarray(target_slices[painted.numpy()],
+                                                      dtype=np.int64)),
         class_names=list(class_names),
         preview=all_slices,
+        prior_weight=None if weight is None else weight[painted],
+        unlabelled_prior_weight=weight,
     )
 
 
@@ -196,7 +210,8 @@ def training_round(
     Yields ProgressEvent / PreviewEvent; returns a :class:`RoundResult`.
     """
     control = control if control is not None else TrainControl()
-    data = prepare_image_data(image, scribbles, class_names, axis)
+    data = prepare_image_data(image, scribbles, class_names, axis,
+                              prior_reach=config.finetune.prior_reach)
     config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
     look = None

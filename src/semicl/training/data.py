@@ -28,6 +28,10 @@ class TrainingData:
     preview
         (P, 1, H, W) float32 or None: slices of the image shown live while fine-tuning
         (interactive use); indexed by :attr:`TrainControl.preview_slice`.
+    prior_weight, unlabelled_prior_weight
+        (M, H, W) and (N, H, W) float32 in [0, 1], or None (1 everywhere): the weight of
+        the background prior on each pixel of ``images`` and ``unlabelled``
+        (:func:`semicl.prior_weight.prior_weight`; training from strokes only).
     """
 
     unlabelled: torch.Tensor
@@ -35,6 +39,8 @@ class TrainingData:
     targets: torch.Tensor
     class_names: list[str]
     preview: torch.Tensor | None = None
+    prior_weight: torch.Tensor | None = None
+    unlabelled_prior_weight: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[1] != 1:
@@ -45,6 +51,11 @@ class TrainingData:
             )
         if self.unlabelled.ndim != 4:
             raise ValueError(f"unlabelled must be (N, 1, H, W), got {tuple(self.unlabelled.shape)}")
+        for name, weight, like in (("prior_weight", self.prior_weight, self.targets),
+                                   ("unlabelled_prior_weight", self.unlabelled_prior_weight,
+                                    self.unlabelled[:, 0])):
+            if weight is not None and weight.shape != like.shape:
+                raise ValueError(f"{name} {tuple(weight.shape)} does not match {tuple(like.shape)}")
 
     @property
     def num_classes(self) -> int:
@@ -67,5 +78,6 @@ class TrainingData:
             self.images.to(device),
             self.targets.to(device),
             list(self.class_names),
-            None if self.preview is None else self.preview.to(device),
+            *(None if t is None else t.to(device)
+              for t in (self.preview, self.prior_weight, self.unlabelled_prior_weight)),
         )

@@ -206,19 +206,32 @@ def run_finetune(
     last_preview = [float("-inf")]
     segment = options.compiled(net)
 
+    # the prior's weights travel as a second channel, 1 - weight (so the zero padding of
+    # the geometry leaves pixels from outside the image the full prior, as without
+    # weights), through windows and geometry, split off before intensity
+    weighted = prior > 0 and data.prior_weight is not None \
+        and data.unlabelled_prior_weight is not None
+    images = torch.cat([data.images, 1 - data.prior_weight[:, None]], 1) if weighted \
+        else data.images
+
     def augmented(x: torch.Tensor, y: torch.Tensor | None):
         if spatial is not None:
             x, y = spatial(x, y, generator)
+        x, w = (x[:, :1].contiguous(), 1 - x[:, 1]) if weighted else (x, None)
         if intensity is not None:
             x, _ = intensity(x, None, generator)
-        return x, y
+        return x, y, w
 
     def loss_fn(step: int) -> torch.Tensor:
-        x, y = augmented(*labelled_batch(windows, data.images, data.targets, batch, generator))
+        x, y, w = augmented(*labelled_batch(windows, images, data.targets, batch, generator))
         if extra:
             other = draw_indices(len(data.unlabelled), extra, generator)
-            xu, _ = augmented(other_windows.draw(data.unlabelled[other], generator), None)
+            xu = data.unlabelled[other]
+            if weighted:
+                xu = torch.cat([xu, 1 - data.unlabelled_prior_weight[other][:, None]], 1)
+            xu, _, wu = augmented(other_windows.draw(xu, generator), None)
             x = torch.cat([x, xu])
+            w = torch.cat([w, wu]) if weighted else None
         logits = segment(x).float()
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
@@ -227,7 +240,10 @@ def run_finetune(
             unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
                                    device=logits.device)
             unpainted[: len(y)] = y < 0
-            loss = loss - prior * torch.log_softmax(logits, 1)[:, 0][unpainted].mean()
+            log_bg = torch.log_softmax(logits, 1)[:, 0][unpainted]
+            if w is not None:  # per-pixel strength as without weights where the weight is 1
+                log_bg = log_bg * w[unpainted]
+            loss = loss - prior * log_bg.mean()
         return loss
 
     average = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=moving_average(cfg.ema_decay),

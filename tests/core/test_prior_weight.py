@@ -1,0 +1,136 @@
+"""The background prior's weights (semicl.prior_weight) and how fine-tuning uses them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from semicl.config import FinetuneConfig
+from semicl.data.normalize import normalize_intensity
+from semicl.errors import SemiclError
+from semicl.interactive import prepare_image_data
+from semicl.models.network import SegmentationNet
+from semicl.prior_weight import prior_weight, stroke_radius
+from semicl.slice_smoothing import slice_step
+from semicl.training.stages import run_finetune
+from test_step_options import image_with_strokes  # tests/core is on sys.path (no package)
+from test_training import collect, tiny_config
+
+
+def reference(scribbles, num_classes, axis, reach, step):
+    """Obviously correct: every pixel against every stroke pixel of each class, the
+    radius from each slice's pieces by hand (pieces given by the test's own layout)."""
+    vol = np.moveaxis(scribbles, axis, 0)
+    grid = np.stack(np.meshgrid(*map(np.arange, vol.shape), indexing="ij"), -1).reshape(-1, 3)
+    scale = np.array([step, 1.0, 1.0])
+    out = np.ones(len(grid), np.float32)
+    for c in range(1, num_classes):
+        pts = np.argwhere(vol == c + 1)
+        if not len(pts):
+            continue
+        radius = reach * stroke_radius(vol == c + 1)
+        d = np.sqrt((((grid[:, None] - pts[None]) * scale) ** 2).sum(-1)).min(1)
+        out[d <= radius] = 0.0
+    return np.moveaxis(out.reshape(vol.shape), 0, axis)
+
+
+def test_the_radius_is_the_median_half_diagonal_of_the_pieces():
+    strokes = np.zeros((3, 20, 20), bool)
+    strokes[0, 2, 2:11] = True  # 1 x 9: half-diagonal sqrt(82) / 2
+    strokes[0, 10:13, 10:14] = True  # 3 x 4: 2.5
+    strokes[2, 5:8, 5] = True  # 3 x 1: sqrt(10) / 2
+    assert stroke_radius(strokes) == pytest.approx(2.5)  # median of 4.53, 2.5, 1.58
+    assert stroke_radius(np.zeros((2, 5, 5), bool)) == 0.0
+
+
+@pytest.mark.parametrize("axis, step", [(0, 1.0), (1, 2.5), (2, 0.7)])
+def test_weights_match_a_brute_force_reference(axis, step):
+    scribbles = np.zeros((9, 30, 26), np.uint8)
+    scribbles[2, 5, 4:13] = 2  # class 1: a line of 9
+    scribbles[6, 20:23, 10] = 2  # and a short one: radius = median of the two
+    scribbles[4, 15, 3:14] = 3  # class 2: a longer line, its own radius
+    scribbles[8, 28, :] = 1  # background strokes make no zone
+    scribbles = np.moveaxis(scribbles, 0, axis).copy()
+    got = prior_weight(scribbles, 3, axis=axis, reach=1.5, step=step)
+    want = reference(scribbles, 3, axis, 1.5, step)
+    assert got.dtype == np.float32 and got.shape == scribbles.shape
+    np.testing.assert_array_equal(got, want)
+    assert 0 < (got == 0).mean() < 0.75  # zones exist and are bounded
+
+
+def test_2d_images_reach_0_and_bad_arguments():
+    scribbles = np.zeros((16, 16), np.uint8)
+    scribbles[8, 4:9] = 2
+    got = prior_weight(scribbles, 2, reach=1.0)
+    np.testing.assert_array_equal(got, reference(scribbles[None], 2, 0, 1.0, 1.0)[0])
+    assert got[8, 6] == 0 and got[0, 15] == 1
+    assert (prior_weight(scribbles, 2, reach=0.0) == 1).all()
+    assert (prior_weight(np.where(scribbles > 0, 1, 0), 2, reach=1.0) == 1).all()  # no structure
+    with pytest.raises(ValueError, match="reach"):
+        prior_weight(scribbles, 2, reach=-1.0)
+    with pytest.raises(SemiclError, match="stroke terms"):
+        FinetuneConfig(prior_reach=-0.5).validate("finetune")
+
+
+def test_image_data_carries_the_weights_slice_by_slice():
+    image, scribbles = image_with_strokes()
+    plain = prepare_image_data(image, scribbles, ["background", "disk"])
+    assert plain.prior_weight is None and plain.unlabelled_prior_weight is None
+    image, scribbles = np.moveaxis(image, 0, 2), np.moveaxis(scribbles, 0, 2)  # slices last
+    data = prepare_image_data(image, scribbles, ["background", "disk"], axis=2, prior_reach=1.0)
+    step = slice_step(normalize_intensity(image), 2)  # the image's own slice step
+    want = np.moveaxis(prior_weight(scribbles, 2, axis=2, reach=1.0, step=step), 2, 0)
+    np.testing.assert_array_equal(data.unlabelled_prior_weight.numpy(), want)
+    np.testing.assert_array_equal(data.prior_weight.numpy(), want[[1, 3]])  # painted slices
+    assert data.prior_weight.shape == data.targets.shape
+    assert (want[1, 8, 5:11] == 0).all() and (want[:, 20] == 1).all()  # the line's zone only
+
+
+def finetuned(data, prior=0.5, augment=True):
+    cfg = dataclasses.replace(tiny_config().finetune, steps=4, epochs=None, min_steps=0,
+                              labels="strokes", ema_decay=0.0, background_prior=prior)
+    torch.manual_seed(0)
+    net = SegmentationNet(tiny_config().model, data.num_classes)
+    collect(run_finetune(net, data, cfg, device=torch.device("cpu"), amp=False,
+                         generator=torch.Generator().manual_seed(0), augment=augment))
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_weights_of_one_change_nothing_and_weights_of_zero_silence_the_prior():
+    data = prepare_image_data(*image_with_strokes(), ["background", "disk"])
+    ones = dataclasses.replace(data,
+                               prior_weight=torch.ones_like(data.targets, dtype=torch.float32),
+                               unlabelled_prior_weight=torch.ones_like(data.unlabelled[:, 0]))
+    torch.testing.assert_close(finetuned(ones), finetuned(data))  # geometry and padding too
+    zeros = dataclasses.replace(
+        ones, prior_weight=torch.zeros_like(ones.prior_weight),
+        unlabelled_prior_weight=torch.zeros_like(ones.unlabelled_prior_weight))
+    # without geometry no pixel comes from outside the image (those keep the prior)
+    silent = finetuned(zeros, augment=False)
+    torch.testing.assert_close(silent, finetuned(data, prior=1e-12, augment=False))
+    assert not torch.allclose(silent, finetuned(data, augment=False))
+
+
+def test_a_round_builds_its_data_with_the_configured_reach(monkeypatch):
+    import semicl.interactive as interactive
+
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def capture(*args, prior_reach=0.0, **kwargs):
+        seen.append(prior_reach)
+        raise Built
+
+    monkeypatch.setattr(interactive, "prepare_image_data", capture)
+    config = tiny_config()
+    config.finetune.prior_reach = 0.75
+    with pytest.raises(Built):
+        next(interactive.training_round(*image_with_strokes(), class_names=["bg", "disk"],
+                                        config=config))
+    assert seen == [0.75]
+    assert FinetuneConfig().prior_reach == 1.0  # the default every preset inherits
