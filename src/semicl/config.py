@@ -149,8 +149,8 @@ class FinetuneConfig(StageConfig):
     background_prior: float = 0.1
     #: strokes on one image (``semicl.interactive``): no background prior within this many
     #: stroke half-lengths of a structure's strokes, in 3-D (``semicl.prior_weight``); 0 =
-    #: the prior on every unpainted pixel. 1: MSD 0.575 -> 0.66, Colin27 +0.03 after
-    #: Train; 1.5 over-paints Colin27's thalamus (docs/benchmarks.md, session 11)
+    #: the prior on every unpainted pixel. 1: MSD 0.575 -> 0.672, Colin27 +0.01 to +0.04
+    #: after Train; 1.5 over-paints Colin27's thalamus (docs/benchmarks.md, session 11)
     prior_reach: float = 1.0
     #: strokes: floor on the fine-tuning steps (a 181 x 217 x 181 MRI is not fitted in 150)
     stroke_min_steps: int = 300

@@ -188,9 +188,10 @@ def run_finetune(
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
 
     From strokes (``cfg.from_strokes``): CE on the painted pixels, plus the affinity
-    (local CRF) term on every pixel and a weak background prior on the unpainted ones,
-    over the painted slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice;
-    the network ends with an exponential moving average of its weights (``cfg.ema_decay``).
+    (local CRF) term on every pixel and a weak background prior on the unpainted ones
+    (weighted per pixel by ``data.prior_weight`` / ``unlabelled_prior_weight`` where
+    given: none near a structure's strokes, :mod:`semicl.prior_weight`), over the painted
+    slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends with an exponential moving average of its weights (``cfg.ema_decay``).
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
