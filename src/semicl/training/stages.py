@@ -191,7 +191,8 @@ def run_finetune(
     (local CRF) term on every pixel and a weak background prior on the unpainted ones
     (weighted per pixel by ``data.prior_weight`` / ``unlabelled_prior_weight`` where
     given: none near a structure's strokes, :mod:`semicl.prior_weight`), over the painted
-    slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends with an exponential moving average of its weights (``cfg.ema_decay``).
+    slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends
+    with an exponential moving average of its weights (``cfg.ema_decay``).
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
