@@ -30,11 +30,16 @@ from semicl.labels import class_to_scribble
 __all__ = ["prior_weight", "stroke_radius"]
 
 
+def _painted(strokes: np.ndarray) -> np.ndarray:
+    """Indices of the slices of ``strokes`` (Z, Y, X) bool holding a stroke pixel."""
+    return np.flatnonzero(strokes.reshape(len(strokes), -1).any(1))
+
+
 def stroke_radius(strokes: np.ndarray) -> float:
     """Median over the connected pieces of ``strokes`` (Z, Y, X) bool, each slice on its
     own, of half the piece's bounding-box diagonal (pixels); 0 if nothing is painted."""
     radii = []
-    for z in np.flatnonzero(strokes.reshape(len(strokes), -1).any(1)):
+    for z in _painted(strokes):
         labelled, _ = ndi.label(strokes[z])
         for box in ndi.find_objects(labelled):
             radii.append(0.5 * np.hypot(box[0].stop - box[0].start, box[1].stop - box[1].start))
@@ -65,9 +70,9 @@ def prior_weight(scribbles: np.ndarray, num_classes: int, *, axis: int = 0, reac
             continue
         # strokes lie on painted slices: the 3-D distance to them is, for each slice, the
         # nearest of the painted slices' 2-D distances lifted by the slices between
-        for p in np.flatnonzero(strokes.reshape(len(strokes), -1).any(1)):
+        across = int(np.floor(radius / step))  # slices a zone reaches on either side
+        for p in _painted(strokes):
             in_plane = ndi.distance_transform_edt(~strokes[p]) ** 2
-            across = int(np.floor(radius / step))
             for z in range(max(0, p - across), min(len(vol), p + across + 1)):
                 out[z][in_plane + ((z - p) * step) ** 2 <= radius ** 2] = 0.0
     return weight
