@@ -10,6 +10,7 @@ functions, so importing the plugin stays cheap.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from collections.abc import Callable, Generator
@@ -148,6 +149,31 @@ def guarded(job: Callable[P, Generator[Y, None, R]], *args: P.args,
         raise JobError(exc) from exc
 
 
+@functools.cache
+def _closing_worker_class() -> type[GeneratorWorker]:
+    """napari's generator worker, closing its generator when it stops early.
+
+    On Stop-by-quit (the widget or the viewer closing) napari's worker just stops asking
+    its generator for more and ends, leaving the generator suspended: its ``finally``
+    blocks never run on the worker's thread. A round with several networks
+    (:func:`semicl.training.members.train_members`) trains the others on threads of its
+    own and stops and joins them in such a block; left suspended they trained on, and
+    when Python exited under them the process aborted ("terminate called without an
+    active exception"). Closing the generator here, still on the worker's thread, stops
+    every network before the worker reports it has finished (a no-op after a normal end).
+    """
+    from napari.qt.threading import GeneratorWorker
+
+    class ClosingGeneratorWorker(GeneratorWorker):
+        def work(self):  # noqa: ANN202 - superqt's signature
+            try:
+                return super().work()
+            finally:
+                self._gen.close()
+
+    return ClosingGeneratorWorker
+
+
 def start(
     job: Callable[..., Generator[Y, None, R]],
     *args: object,
@@ -165,7 +191,7 @@ def start(
     from napari.qt.threading import create_worker
 
     worker = create_worker(guarded, job, *args, _ignore_errors=True, _start_thread=False,
-                           **kwargs)
+                           _worker_class=_closing_worker_class(), **kwargs)
     worker.yielded.connect(on_yield)
     worker.returned.connect(on_return)
     worker.errored.connect(on_error)

@@ -40,6 +40,32 @@ def _session_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMICL_SESSION_DIR", str(tmp_path / "sessions"))
 
 
+#: How long a test's leftover jobs get to stop after its viewer has closed (milliseconds).
+WORKER_QUIT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _jobs_stop_with_the_viewer():
+    """After each test (its viewer closed, so the widget has asked its job to stop), wait
+    until every thread worker has ended, and check that no network of a round trains on;
+    a job that does not stop fails the test.
+
+    A thread still inside torch when Python exits takes the process down with it
+    ("terminate called without an active exception", exit 134, seen in CI): napari waits
+    for its workers when the app quits (``aboutToQuit``), a pytest process never quits
+    its QApplication, and a worker stopped by quit left a round's other networks
+    training until the plugin closed its generator (``_workers._closing_worker_class``).
+    """
+    yield
+    import threading
+
+    from napari.qt.threading import WorkerBase
+
+    WorkerBase.await_workers(WORKER_QUIT_MS)
+    left = [t.name for t in threading.enumerate() if t.name.startswith("semicl-member")]
+    assert not left, f"networks still training after the test: {left}"
+
+
 @pytest.fixture()
 def napari_settings(monkeypatch):
     """napari's settings for this test only, in memory (reader preferences included), for
@@ -114,3 +140,4 @@ def msd_viewer(docked, msd_case, scribbles_for):
     widget.settings.preview_s.setValue(1.0)
     widget.settings.first_look.setValue(0)
     return viewer, widget
+

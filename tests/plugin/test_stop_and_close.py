@@ -3,6 +3,8 @@ worker down cleanly; nothing painted is lost."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from plugin_helpers import assert_round_over, tiny_config, wait_idle
@@ -118,6 +120,7 @@ def test_closing_mid_run_stops_the_worker(msd_viewer, qtbot, messages, what):
     painted = np.array(scribbles.data, copy=True)
     widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
     widget.train_btn.click()
+    assert widget.settings.config().members == 2
     qtbot.waitUntil(lambda: _has_points(widget, "global", 1), timeout=90_000)
     worker = ctrl.worker
     if what == "widget":
@@ -126,6 +129,9 @@ def test_closing_mid_run_stops_the_worker(msd_viewer, qtbot, messages, what):
         viewer.close()
     qtbot.waitUntil(lambda: ctrl.worker is None, timeout=30_000)
     assert not worker.is_running
+    # every network of the round has stopped with the worker (tiny_config trains two; a
+    # network left training aborted the process when Python exited)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("semicl-member")]
     assert np.array_equal(painted, scribbles.data)
     if what == "widget":
         assert ctrl.view.layer() is None and len(viewer.layers) == 2
