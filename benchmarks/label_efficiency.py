@@ -185,7 +185,8 @@ def run_grid(a: argparse.Namespace, rows: list[dict]) -> tuple[list[dict], int]:
             if not todo:
                 continue
             t0 = time.perf_counter()
-            prep = bench.prepare(lv, seed, a.protocol, a.sparse_fraction)
+            prep = bench.prepare(lv, seed, a.protocol, a.sparse_fraction,
+                                 prior_reach=base.finetune.prior_reach)
             info = prep.info
             log(f"[level {lv} seed {seed}] {info['split']}: {info['n_labelled_slices']} labelled "
                 f"slices, {info['n_unlabelled_slices']} slices for the global stage, "

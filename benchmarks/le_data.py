@@ -139,11 +139,12 @@ class MsdBench:
         return self._tests
 
     def prepare(self, fraction: float, seed: int, protocol: str,
-                sparse_fraction: float = 0.01) -> Prepared:
+                sparse_fraction: float = 0.01, prior_reach: float = 0.0) -> Prepared:
+        """``prior_reach``: the background prior's weights from the strokes (sparse only)."""
         split = self.split(fraction, seed)
         tf = sparse_transform(seed, self.axis, sparse_fraction) if protocol == "sparse" else None
         tdata = load_training_data(self.ds, split, axis=self.axis, size=self.size,
-                                   label_transform=tf)
+                                   label_transform=tf, prior_reach=prior_reach)
         cases = self.ds.select(list(split.labelled))
 
         def rf_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -200,7 +201,8 @@ class WithinBench:
         return int(self.image.shape[self.axis])
 
     def prepare(self, k: int, seed: int, protocol: str,
-                sparse_fraction: float = 0.01) -> Prepared:
+                sparse_fraction: float = 0.01, prior_reach: float = 0.0) -> Prepared:
+        """``prior_reach``: the background prior's weights from the strokes (sparse only)."""
         from semicl.interactive import prepare_image_data
 
         chosen = choose_slices(self.mask, self.axis, k, seed)
@@ -213,7 +215,8 @@ class WithinBench:
             idx = [slice(None)] * 3
             idx[self.axis] = int(i)
             scr[tuple(idx)] = val
-        tdata = prepare_image_data(self.image, scr, self.class_names, self.axis)
+        tdata = prepare_image_data(self.image, scr, self.class_names, self.axis,
+                                   prior_reach=prior_reach if protocol == "sparse" else 0.0)
         tdata.preview = None
         rest = np.setdiff1d(np.arange(self.n_slices), chosen)
         tests = [TestItem(self.dataset, self.image, self.mask.astype(np.int64), rest,

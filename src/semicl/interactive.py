@@ -36,8 +36,8 @@ from semicl.training.pipeline import train
 from semicl.training.stages import preview_mask
 from semicl.training.trained_model import TrainedModel
 
-__all__ = ["RoundResult", "TrainControl", "first_look_config", "prepare_image_data",
-           "train_on_image", "training_round", "validate_training_input"]
+__all__ = ["RoundResult", "TrainControl", "first_look_config", "image_prior_weight",
+           "prepare_image_data", "train_on_image", "training_round", "validate_training_input"]
 
 #: The "first look": a fresh network fine-tuned for a few steps with small batches and a
 #: brisk learning rate, so a rough overlay exists within seconds of pressing Train.
@@ -84,6 +84,15 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
     return quick
 
 
+def image_prior_weight(norm: np.ndarray, scribbles: np.ndarray, num_classes: int, axis: int,
+                       reach: float) -> np.ndarray:
+    """The background prior's weights of one image (shape of ``scribbles``): a
+    :func:`semicl.prior_weight.prior_weight` whose slice step is read off ``norm``, the
+    image normalised (a 2-D image or a one-slice volume: 1)."""
+    step = slice_step(norm, axis) if norm.ndim == 3 and norm.shape[axis] > 1 else 1.0
+    return prior_weight(scribbles, num_classes, axis=axis, reach=reach, step=step)
+
+
 def prepare_image_data(
     image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0, *,
     prior_reach: float = 0.0,
@@ -102,9 +111,8 @@ def prepare_image_data(
     all_slices = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None]
     weight = None
     if prior_reach > 0:
-        step = slice_step(norm, axis) if norm.ndim == 3 and norm.shape[axis] > 1 else 1.0
-        weight = torch.from_numpy(to_slices(prior_weight(
-            scribbles, len(class_names), axis=axis, reach=prior_reach, step=step), axis, None)[0])
+        weight = torch.from_numpy(to_slices(image_prior_weight(
+            norm, scribbles, len(class_names), axis, prior_reach), axis, None)[0])
     return TrainingData(
         unlabelled=all_slices,
         images=all_slices[painted],

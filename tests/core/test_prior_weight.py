@@ -134,3 +134,69 @@ def test_a_round_builds_its_data_with_the_configured_reach(monkeypatch):
                                         config=config))
     assert seen == [0.75]
     assert FinetuneConfig().prior_reach == 1.0  # the default every preset inherits
+
+
+def _msd_like_task(root, n=3):
+    """``n`` volumes (6, 10, 12) of noise with a bright box labelled 1/2 (MSD layout)."""
+    import json
+
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    ids = [f"hippocampus_{i:03d}" for i in range(n)]
+    for sub in ("imagesTr", "labelsTr"):
+        (root / sub).mkdir(parents=True)
+    for i, cid in enumerate(ids):
+        mask = np.zeros((6, 10, 12), np.uint8)
+        mask[1:5, 3:7, 2 + i:6 + i] = 1
+        mask[1:5, 3:7, 6 + i:9 + i] = 2
+        image = (rng.random(mask.shape) * 50 + 100 * (mask > 0)).astype(np.float32)
+        nib.save(nib.Nifti1Image(image, np.eye(4)), str(root / "imagesTr" / f"{cid}.nii.gz"))
+        nib.save(nib.Nifti1Image(mask, np.eye(4)), str(root / "labelsTr" / f"{cid}.nii.gz"))
+    meta = {"name": "Hippocampus", "labels": {"0": "background", "1": "A", "2": "P"},
+            "training": [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"}
+                         for c in ids]}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return ids
+
+
+def strokes_of(mask):
+    """One line through each structure's middle row, one of background, on slices 1-3."""
+    scr = np.zeros(mask.shape, np.uint8)
+    for z in (1, 2, 3):
+        for c in (1, 2):
+            ys, xs = np.nonzero(mask[z] == c)
+            scr[z, 5, xs.min():xs.max() + 1] = c + 1
+        scr[z, 0, :] = 1
+    return scr
+
+
+def test_dataset_strokes_give_each_labelled_volume_its_own_weights(tmp_path):
+    from semicl.data.slices import to_slices
+    from semicl.experiments.split import MsdSplit, load_training_data
+    from semicl.interactive import image_prior_weight
+    from semicl.io.msd import load_msd
+
+    ids = _msd_like_task(tmp_path / "Task04")
+    ds = load_msd(tmp_path / "Task04")
+    split = MsdSplit(ids[:2], ids[2:], [], "test")
+    kw = dict(axis=0, size=(12, 12), label_transform=strokes_of)
+    data = load_training_data(ds, split, prior_reach=1.0, **kw)
+    want = []
+    for cid in ids[:2]:
+        image, mask = next(c for c in ds.cases if c.case_id == cid).load()
+        w = image_prior_weight(normalize_intensity(image.data), strokes_of(mask.data), 3, 0, 1.0)
+        assert 0 < w.mean() < 1
+        want.append(1 - to_slices(1 - w, 0, (12, 12))[0])  # the padded rows: weight 1
+    want = np.concatenate(want)
+    got = data.unlabelled_prior_weight.numpy()
+    assert got.shape == (18, 12, 12) and got.shape[0] == len(data.unlabelled)
+    np.testing.assert_array_equal(got[:12], want)
+    assert (got[12:] == 1).all()  # the unlabelled volume keeps the full prior
+    assert (got[:12, [0, 11]] == 1).all()  # padding
+    painted = np.r_[1:4, 7:10]  # slices 1-3 of both labelled volumes
+    np.testing.assert_array_equal(data.prior_weight.numpy(), want[painted])
+    assert data.prior_weight.shape == data.targets.shape
+    for no_weights in (load_training_data(ds, split, prior_reach=0.0, **kw),
+                       load_training_data(ds, split, axis=0, size=(12, 12), prior_reach=1.0)):
+        assert no_weights.prior_weight is None and no_weights.unlabelled_prior_weight is None

@@ -14,10 +14,15 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
 from semicl.data.dataset import SliceSet
+from semicl.data.normalize import normalize_intensity
+from semicl.data.slices import to_slices
 from semicl.errors import DatasetError
+from semicl.interactive import image_prior_weight
 from semicl.io.msd import MsdDataset
+from semicl.labels import IGNORE_INDEX
 from semicl.training.data import TrainingData
 
 #: Share of the volumes held out for evaluation by ``semicl demo`` and the benchmarks
@@ -147,11 +152,15 @@ def load_training_data(
     axis: int,
     size: tuple[int, int] | None,
     label_transform=None,
+    prior_reach: float = 0.0,
 ) -> TrainingData:
     """Slices of the labelled volumes (with masks) and of all training volumes (images).
 
-    ``label_transform(mask) -> labels`` may turn a dense mask into sparse targets-like
-    scribbles (used by the sparse-label benchmark); by default masks are used as is.
+    ``label_transform(mask) -> scribbles`` may turn a dense mask into strokes (scribble
+    convention; used by the sparse-label benchmark); by default masks are used as is.
+    With strokes and ``prior_reach`` > 0 the background prior's weights come along, each
+    labelled volume's from its own strokes (:func:`semicl.interactive.image_prior_weight`,
+    as for one image); the volumes without labels keep the full prior (weight 1).
     """
     by_id = {c.case_id: c for c in ds.cases}
     lab_imgs, lab_masks, unl_imgs = [], [], []
@@ -163,16 +172,41 @@ def load_training_data(
         image, _ = by_id[cid].load()
         unl_imgs.append(image.data)
     kind = "mask" if label_transform is None else "scribble"
-    labelled = SliceSet.from_volumes(lab_imgs, lab_masks, axis=axis, size=size, kind=kind,
-                                     num_classes=len(ds.class_names)).labelled()
+    painted = SliceSet.from_volumes(lab_imgs, lab_masks, axis=axis, size=size, kind=kind,
+                                    num_classes=len(ds.class_names))
+    keep = (painted.targets != IGNORE_INDEX).flatten(1).any(1)
+    labelled = painted.subset(keep)
     everything = SliceSet.from_volumes(lab_imgs + unl_imgs, None, axis=axis, size=size,
                                        kind="mask", num_classes=len(ds.class_names))
+    weight = None
+    if label_transform is not None and prior_reach > 0:
+        weight = _prior_weights(lab_imgs, lab_masks, len(ds.class_names), axis, prior_reach,
+                                everything)
     return TrainingData(
         unlabelled=everything.images,
         images=labelled.images,
         targets=labelled.targets,
         class_names=list(ds.class_names),
+        prior_weight=None if weight is None else weight[: len(painted)][keep],
+        unlabelled_prior_weight=weight,
     )
+
+
+def _prior_weights(images: list, scribbles: list, num_classes: int, axis: int, reach: float,
+                   everything: SliceSet) -> torch.Tensor:
+    """``(N, H, W)`` prior weights of ``everything``'s slices, the labelled volumes
+    (``images`` with their ``scribbles``) first; slices of other volumes, and pixels the
+    slicing pads, keep weight 1."""
+    out = torch.ones(everything.images.shape[:1] + everything.images.shape[2:])
+    start = 0
+    for v, (image, scr) in enumerate(zip(images, scribbles)):
+        norm = normalize_intensity(np.asarray(getattr(image, "data", image)))
+        w = image_prior_weight(norm, np.asarray(scr), num_classes, axis, reach)
+        geometry = everything.geometries[v]
+        lifted = 1 - to_slices(1 - w, axis, geometry.size)[0]  # padding: weight 1
+        out[start:start + len(lifted)] = torch.from_numpy(lifted)
+        start += len(lifted)
+    return out
 
 
 def foreground_share(data: TrainingData) -> float:
