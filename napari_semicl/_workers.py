@@ -57,7 +57,10 @@ def warm_up() -> None:
 
     import threading
 
-    threading.Thread(target=run, name="semicl-warm-up", daemon=True).start()
+    # not a daemon: Python exiting under a thread still inside torch's import would abort
+    # the process (a daemon thread is stopped where it stands); at exit it waits for the
+    # import instead, a few seconds at most
+    threading.Thread(target=run, name="semicl-warm-up", daemon=False).start()
 
 
 #: environment variable that sets the worker's torch threads (a whole number >= 1)
