@@ -235,9 +235,6 @@ class TrainConfig:
     #: than 16, so EM is left as is); 0 = off. The quick preset: 1 (Colin27 +0.01 to +0.05
     #: Dice after Train, MSD within +-0.01; docs/benchmarks.md, session 10).
     slice_smoothing: float = 0.0
-    #: level each slice's grey levels to the slices around before training and prediction
-    #: (:func:`semicl.data.normalize.level_slices`; interactive rounds: one image)
-    level_slices: bool = False
     augment: bool = True
     #: mirror augmentation (left-right flips). Off by default: anatomy within a slice is
     #: rarely mirror-symmetric (on MSD Hippocampus flips cost 0.04 Dice, anterior vs
@@ -264,8 +261,6 @@ class TrainConfig:
         if self.compile is not None and self.compile not in COMPILE_MODES:
             raise SemiclError(f"compile must be one of {COMPILE_MODES} or None, "
                               f"got {self.compile!r}.")
-        if not isinstance(self.level_slices, bool):
-            raise SemiclError(f"level_slices must be true or false, got {self.level_slices!r}.")
         if not (self.slice_smoothing >= 0 and math.isfinite(self.slice_smoothing)):
             raise SemiclError(f"slice_smoothing must be a number >= 0 (pixels), "
                               f"got {self.slice_smoothing}.")

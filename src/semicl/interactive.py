@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from semicl.config import TrainConfig
-from semicl.data.normalize import level_slices, normalize_intensity
+from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import labels_to_slices, to_slices
 from semicl.errors import LabelError, ShapeMismatchError
 from semicl.events import PreviewEvent, ProgressEvent, Stage
@@ -95,7 +95,7 @@ def image_prior_weight(norm: np.ndarray, scribbles: np.ndarray, num_classes: int
 
 def prepare_image_data(
     image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0, *,
-    prior_reach: float = 0.0, level: bool = False,
+    prior_reach: float = 0.0,
 ) -> TrainingData:
     """Validate, normalise, slice along ``axis`` (native size): the one builder of an
     image's training data. ``unlabelled`` and ``preview`` hold every slice; ``images`` /
@@ -104,8 +104,6 @@ def prepare_image_data(
     come along; otherwise none (the prior weighs every unpainted pixel alike)."""
     targets = validate_training_input(image, scribbles, class_names)
     norm = normalize_intensity(image)
-    if level:
-        norm = level_slices(norm, axis)
     slices, geometry = to_slices(norm, axis, None)
     target_slices = labels_to_slices(targets, geometry, IGNORE_INDEX)
     painted = torch.from_numpy((target_slices != IGNORE_INDEX).reshape(len(target_slices), -1)
@@ -221,8 +219,7 @@ def training_round(
     """
     control = control if control is not None else TrainControl()
     data = prepare_image_data(image, scribbles, class_names, axis,
-                              prior_reach=config.finetune.prior_reach,
-                              level=config.level_slices)
+                              prior_reach=config.finetune.prior_reach)
     config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
     look = None

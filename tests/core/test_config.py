@@ -112,16 +112,6 @@ def test_model_norm_is_validated():
     assert round_trip.model.norm == "batch"
 
 
-def test_level_slices_is_a_switch_and_round_trips():
-    from semicl.config import TrainConfig
-    with pytest.raises(SemiclError, match="level_slices"):
-        TrainConfig(level_slices="yes").validate()
-    assert TrainConfig.from_dict(TrainConfig(level_slices=True).to_dict()).level_slices is True
-    old = TrainConfig().to_dict()
-    del old["level_slices"]  # a model saved before the field existed
-    assert TrainConfig.from_dict(old).level_slices is False
-
-
 def test_auto_norm_is_batch_only_for_windows_of_larger_slices():
     from semicl.config import ModelConfig
     cfg = TrainConfig(patch_size=96)

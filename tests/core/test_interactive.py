@@ -94,15 +94,11 @@ def test_no_first_look_without_pretraining_or_steps():
     assert Stage.FIRST_LOOK not in stages(events)
 
 
-@pytest.mark.parametrize("axis, level", [(0, False), (2, False), (0, True), (2, True)])
-def test_round_predicts_the_whole_image_with_entropy(axis, level):
+@pytest.mark.parametrize("axis", [0, 2])
+def test_round_predicts_the_whole_image_with_entropy(axis):
     image, scribbles = volume(axis)
-    if level:  # sections of uneven brightness, the case level_slices is for
-        gain = np.ones(image.shape[axis], np.float32)
-        gain[::2] = 0.7
-        image = image * np.expand_dims(gain, [a for a in range(3) if a != axis])
-    _, result = run(training_round(image, scribbles, class_names=CLASSES,
-                                   config=tiny_config(level_slices=level), axis=axis))
+    _, result = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                   axis=axis))
     assert result.axis == axis and not result.stopped
     assert result.mask.shape == SHAPE and result.entropy.shape == SHAPE
     assert result.entropy.dtype == np.float32
@@ -111,20 +107,6 @@ def test_round_predicts_the_whole_image_with_entropy(axis, level):
     # the raw image afresh
     again = result.model.predict(image, axis=axis)
     np.testing.assert_array_equal(result.mask, again.mask)
-    assert result.model.config.level_slices is level
-
-
-def test_levelled_training_data_are_the_levelled_image():
-    from semicl.data.normalize import level_slices, normalize_intensity
-    from semicl.interactive import prepare_image_data
-
-    image, scribbles = volume(2)
-    image = image * np.where(np.arange(image.shape[2]) % 2, 1.0, 0.6)[None, None, :]
-    data = prepare_image_data(image, scribbles, CLASSES, 2, level=True)
-    want = np.moveaxis(level_slices(normalize_intensity(image), 2), 2, 0)
-    np.testing.assert_array_equal(data.unlabelled[:, 0].numpy(), want)
-    plain = prepare_image_data(image, scribbles, CLASSES, 2)
-    assert not np.allclose(plain.unlabelled.numpy(), data.unlabelled.numpy())
 
 
 def test_keep_islands_keeps_only_the_pieces_touching_strokes():

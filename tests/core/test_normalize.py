@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semicl.data.normalize import level_slices, normalize_intensity
+from semicl.data.normalize import normalize_intensity
 from semicl.errors import InvalidImageError
 
 
@@ -60,43 +60,3 @@ def test_real_msd_both_dtypes(msd_dir):
     for cid in ("hippocampus_001", "hippocampus_003"):
         out = normalize_intensity(read_image(msd_dir / "imagesTr" / f"{cid}.nii.gz").data)
         assert out.dtype == np.float32 and 0.0 <= out.min() and out.max() <= 1.0
-
-
-def _reference_level(vol, window=5, q=(5.0, 95.0)):
-    """Obviously correct: slice by slice, the running median of the neighbours' quantiles
-    (clamped at the ends) and the affine map that takes the slice's quantiles onto it."""
-    lo = [np.percentile(s, q[0]) for s in vol]
-    hi = [np.percentile(s, q[1]) for s in vol]
-    out = []
-    for z, s in enumerate(vol):
-        idx = [min(max(z + d, 0), len(vol) - 1) for d in range(-(window // 2), window // 2 + 1)]
-        rlo, rhi = np.median([lo[i] for i in idx]), np.median([hi[i] for i in idx])
-        a = (rhi - rlo) / (hi[z] - lo[z])
-        out.append(np.clip(a * (s - lo[z]) + rlo, 0, 1))
-    return np.stack(out)
-
-
-def test_level_slices_removes_a_jump_the_neighbours_do_not_share(rng):
-    vol = (0.25 + 0.5 * rng.random((7, 12, 10))).astype(np.float32)
-    jumped = vol.copy()
-    jumped[3] = jumped[3] * 0.6 + 0.02  # one section darker and flatter
-    out = level_slices(jumped, axis=0)
-    assert out.dtype == np.float32 and out.shape == vol.shape
-    np.testing.assert_allclose(out, _reference_level(jumped), atol=1e-5)
-    for q in (5, 50, 95):  # the dark section back among its neighbours
-        assert abs(np.percentile(out[3], q) - np.percentile(vol[3], q)) < 0.03
-    # along another axis: the same numbers
-    moved = level_slices(np.moveaxis(jumped, 0, 2), axis=2)
-    np.testing.assert_allclose(np.moveaxis(moved, 2, 0), out, atol=1e-6)
-
-
-def test_level_slices_leaves_smooth_volumes_2d_images_and_flat_slices():
-    z = np.linspace(0.2, 0.6, 9)[:, None, None]  # brightness changing smoothly along z
-    ramp = (z + 0.3 * np.indices((9, 8, 8))[2] / 8).astype(np.float32)
-    np.testing.assert_allclose(level_slices(ramp, 0)[2:-2], ramp[2:-2], atol=1e-5)
-    img = np.random.default_rng(1).random((8, 8)).astype(np.float32)
-    assert level_slices(img, 0) is not None and np.array_equal(level_slices(img, 0), img)
-    flat = np.zeros((5, 6, 6), np.float32)
-    flat[:, :3] = 0.5  # every slice the same two levels ...
-    flat[2] = 0.0  # ... and one empty slice (no spread to match): left as it is
-    np.testing.assert_array_equal(level_slices(flat, 0), flat)

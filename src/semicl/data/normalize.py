@@ -61,37 +61,3 @@ def normalize_intensity(volume: np.ndarray, lower: float = 0.5, upper: float = 9
         )
     out = (np.clip(arr, lo, hi) - lo) / (hi - lo)
     return out.astype(np.float32)
-
-
-#: slices whose grey-level spread, or their neighbours', is below this are left as they are
-_FLAT = 1e-3
-
-
-def level_slices(norm: np.ndarray, axis: int = 0, window: int = 5,
-                 quantiles: tuple[float, float] = (5.0, 95.0)) -> np.ndarray:
-    """Remove grey-level jumps from slice to slice that the slices around do not share.
-
-    norm (Z, Y, X) float in [0, 1] (:func:`normalize_intensity`'s output), ``axis`` the
-    slice axis -> float32 in [0, 1], same shape. Each slice is mapped affinely so that its
-    ``quantiles`` match the running median (over ``window`` slices) of the slices'
-    quantiles. Serial sections are imaged one by one and their brightness and contrast
-    jump from section to section (ISBI-2012 EM: mean grey level 99-143); a network
-    trained on a few painted sections reads those jumps as structure (docs/benchmarks.md,
-    session 12). Anatomy changes smoothly along a volume, so on an MRI the median follows
-    the slices and the map stays close to the identity. A 2-D image is returned as is.
-    """
-    arr = np.asarray(norm, np.float32)
-    if arr.ndim != 3 or arr.shape[axis] < 3:
-        return arr
-    from scipy import ndimage as ndi
-
-    vol = np.moveaxis(arr, axis, 0)
-    lo, hi = np.percentile(vol.reshape(len(vol), -1), quantiles, axis=1)
-    ref_lo = ndi.median_filter(lo, size=window, mode="nearest")
-    ref_hi = ndi.median_filter(hi, size=window, mode="nearest")
-    flat = (hi - lo < _FLAT) | (ref_hi - ref_lo < _FLAT)
-    scale = np.where(flat, 1.0, (ref_hi - ref_lo) / np.where(flat, 1.0, hi - lo))
-    shift = np.where(flat, 0.0, ref_lo - scale * lo)
-    out = np.clip(vol * scale[:, None, None].astype(np.float32)
-                  + shift[:, None, None].astype(np.float32), 0.0, 1.0)
-    return np.moveaxis(out.astype(np.float32, copy=False), 0, axis)

@@ -14,8 +14,7 @@ from semicl.config import TrainConfig
 from semicl.device import resolve_device
 from semicl.errors import CheckpointError
 from semicl.events import ProgressEvent, drive
-from semicl.data.normalize import level_slices, normalize_intensity
-from semicl.inference import Prediction, check_image, predict_iter
+from semicl.inference import Prediction, predict_iter
 from semicl.models.ensemble import NetEnsemble
 from semicl.models.network import SegmentationNet
 from semicl.slice_smoothing import slice_sigma, smooth_across_slices
@@ -79,12 +78,8 @@ class TrainedModel:
         """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training
         axis); ``normalized``: see :func:`semicl.inference.predict_iter`. A volume's
         probabilities are then smoothed across slices (``config.slice_smoothing``,
-        :mod:`semicl.slice_smoothing`) and the mask is their argmax. A model trained on
-        levelled slices (``config.level_slices``) levels an image it normalises itself."""
+        :mod:`semicl.slice_smoothing`) and the mask is their argmax."""
         axis = self.config.slice_axis if axis is None else axis
-        if not normalized and self.config.level_slices and np.ndim(image) == 3:
-            image = level_slices(normalize_intensity(check_image(image)), axis)
-            normalized = True
         pred = yield from predict_iter(
             self.net, image, axis=axis, size=self.config.image_size, batch_size=batch_size,
             device=self.device, normalized=normalized,
