@@ -78,12 +78,15 @@ class SliceSet:
             geometries=self.geometries,
         )
 
+    def painted(self) -> torch.Tensor:
+        """``(N,)`` bool: the slices with at least one labelled (non ``-1``) pixel."""
+        if self.targets is None:
+            return torch.zeros(len(self), dtype=torch.bool)
+        return (self.targets != IGNORE_INDEX).flatten(1).any(dim=1)
+
     def labelled(self) -> SliceSet:
         """The slices with at least one labelled (non ``-1``) pixel; empty if unlabelled."""
-        if self.targets is None:
-            return self.subset(torch.zeros(0, dtype=torch.int64))
-        keep = (self.targets != IGNORE_INDEX).flatten(1).any(dim=1)
-        return self.subset(keep)
+        return self.subset(self.painted())
 
     @classmethod
     def from_volumes(

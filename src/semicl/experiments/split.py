@@ -22,7 +22,6 @@ from semicl.data.slices import to_slices
 from semicl.errors import DatasetError
 from semicl.interactive import image_prior_weight
 from semicl.io.msd import MsdDataset
-from semicl.labels import IGNORE_INDEX
 from semicl.training.data import TrainingData
 
 #: Share of the volumes held out for evaluation by ``semicl demo`` and the benchmarks
@@ -174,7 +173,7 @@ def load_training_data(
     kind = "mask" if label_transform is None else "scribble"
     painted = SliceSet.from_volumes(lab_imgs, lab_masks, axis=axis, size=size, kind=kind,
                                     num_classes=len(ds.class_names))
-    keep = (painted.targets != IGNORE_INDEX).flatten(1).any(1)
+    keep = painted.painted()
     labelled = painted.subset(keep)
     everything = SliceSet.from_volumes(lab_imgs + unl_imgs, None, axis=axis, size=size,
                                        kind="mask", num_classes=len(ds.class_names))
