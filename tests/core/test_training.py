@@ -274,12 +274,21 @@ def test_moving_average_is_the_bias_corrected_ema():
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.9])
-def test_stroke_finetuning_ends_on_the_weight_average(decay):
-    """With ema_decay the network that comes back holds the average, not the last step."""
+def test_stroke_finetuning_ends_on_the_weight_average(decay, monkeypatch):
+    """With ema_decay the network that comes back holds the average, not the last step;
+    ``watch`` (and the previews) see the network a stop would return: the average."""
     import copy
 
-    last = {}
-    control = TrainControl(watch=lambda net, step: last.update(copy.deepcopy(net.state_dict())))
+    raw, watched = {}, {}
+    real = torch.optim.swa_utils.AveragedModel.update_parameters
+
+    def spy(self, model):
+        raw.update(copy.deepcopy(model.state_dict()))  # the weights of the step just made
+        return real(self, model)
+
+    monkeypatch.setattr(torch.optim.swa_utils.AveragedModel, "update_parameters", spy)
+    control = TrainControl(watch=lambda net, step: watched.update(
+        copy.deepcopy(net.state_dict())))
     image, scribbles, _ = synthetic()
     cfg = tiny_config()
     cfg.finetune = FinetuneConfig(steps=6, batch_size=2, labels="strokes", ema_decay=decay)
@@ -287,8 +296,10 @@ def test_stroke_finetuning_ends_on_the_weight_average(decay):
     _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=cfg,
                                       control=control))
     kept = model.net.state_dict()
-    same = all(torch.equal(kept[k], last[k]) for k in kept)
-    assert same == (decay == 0)
+    assert all(torch.equal(kept[k], watched[k]) for k in kept)
+    assert bool(raw) == (decay > 0)
+    if raw:
+        assert not all(torch.equal(kept[k], raw[k]) for k in kept)
 
 
 def test_windowed_training_on_slices_larger_than_the_patch(monkeypatch):

@@ -26,7 +26,9 @@ class TrainControl:
         generator *returns* the model trained so far (the last good model is kept).
     watch
         Called as ``watch(net, step)`` after every fine-tuning step, on the training
-        thread, with the network being trained (benchmarks score it mid-run); None = off.
+        thread, with the network a stop would return then (from strokes: the moving
+        average of the weights; benchmarks score it mid-run); None = off. Previews show
+        the same network.
     """
 
     preview_slice: int | None = None

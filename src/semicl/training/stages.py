@@ -255,8 +255,9 @@ def run_finetune(
     def previews(step: int) -> Iterator[PreviewEvent]:
         if average is not None:
             average.update_parameters(net)
+        shown = average.module if average is not None else net  # what a stop now returns
         if control is not None and control.watch is not None:
-            control.watch(net, step)
+            control.watch(shown, step)
         if control is None or control.preview_slice is None or data.preview is None:
             return
         now = time.perf_counter()
@@ -265,7 +266,7 @@ def run_finetune(
         index = int(control.preview_slice)
         if not 0 <= index < len(data.preview):
             return
-        yield PreviewEvent(Stage.FINETUNE, step, index, preview_mask(net, data.preview[index]))
+        yield PreviewEvent(Stage.FINETUNE, step, index, preview_mask(shown, data.preview[index]))
         last_preview[0] = time.perf_counter()
 
     params = net.stage_parameters(Stage.FINETUNE)
