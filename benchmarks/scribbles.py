@@ -109,19 +109,15 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
     paused = [0.0]
     t0 = time.perf_counter()
     next_at = [curve_every]
-    norm = None  # the image as the round normalises it (slices standardised when it does)
 
     def watch(net, step: int) -> None:
-        nonlocal norm
         now = time.perf_counter() - t0 - paused[0]
         if curve_every <= 0 or now < next_at[0]:
             return
         s = time.perf_counter()
-        from semicl.inference import normalise_image, predict
+        from semicl.inference import predict
 
-        if norm is None:
-            norm = normalise_image(case.image, case.axis, cfg.sections)[0]
-        mask = predict(net, norm, axis=case.axis, normalized=True).mask
+        mask = predict(net, case.image, axis=case.axis).mask
         if keep_islands:
             mask = keep_stroked_islands(mask, scribbles)
         curve.append((round(now, 1), mean(case.dice(mask))))

@@ -4,10 +4,8 @@ Trains one Train round of the scribble benchmark (``benchmarks/scribbles.py``, t
 code) on a case, then predicts the image twice with that model: as it is, and with every
 slice mapped to the volume's mean and standard deviation (each slice alone, an affine map).
 If the network had learnt the structures rather than the painted slice's grey levels, the
-two would agree. The model is trained without the engine's own standardisation
-(``TrainConfig.sections = "off"``, as before session 13). Writes a markdown table: Dice,
-volume ratio and the predicted structure share of chosen slices beside each slice's mean
-grey level.
+two would agree. Writes a markdown table: Dice, volume ratio and the predicted structure
+share of chosen slices beside each slice's mean grey level.
 
     python benchmarks/slice_brightness.py --case em:k1 --slices 4 6 7 10 17 20 \
         --out benchmarks/results/scribbles/slice_brightness_em_k1.md
@@ -16,7 +14,6 @@ grey level.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +24,15 @@ if not __package__:  # run as a file (python benchmarks/<name>.py)
 from benchmarks import scribbles as bench  # noqa: E402
 from benchmarks.scribble_cases import load_case  # noqa: E402
 from semicl.config import preset  # noqa: E402
-from semicl.data.normalize import standardise_sections  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
+
+
+def standardised(image: np.ndarray, axis: int) -> np.ndarray:
+    """Each slice along ``axis`` mapped affinely to the whole volume's mean and std."""
+    vol = np.moveaxis(np.asarray(image, np.float32), axis, 0)
+    mean, std = vol.mean(), vol.std()
+    out = np.stack([(z - z.mean()) / max(float(z.std()), 1e-6) * std + mean for z in vol])
+    return np.moveaxis(out, 0, axis)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     set_cpu_threads(args.threads)
     case = load_case(args.case, args.seed, args.data)
-    config = dataclasses.replace(preset("quick"), sections="off")  # as before session 13
-    row, model, _mask = bench.run_network(case, case.scribbles, config)
+    row, model, _mask = bench.run_network(case, case.scribbles, preset("quick"))
     vol = np.moveaxis(np.asarray(case.image, np.float32), case.axis, 0)
     lines = [f"Case `{args.case}`, stroke draw {args.seed}, painted slices "
              f"{[int(i) for i in case.painted]}; one Train round (quick preset, "
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("| slice mean grey level | – | – | " + " | ".join(
         f"{vol[z].mean():.0f}" for z in args.slices) + " |")
     for name, image in (("as it is", case.image), ("each slice standardised",
-                                                    standardise_sections(case.image, case.axis))):
+                                                    standardised(case.image, case.axis))):
         pred = model.predict(image, axis=case.axis).mask
         shares = np.moveaxis(pred, case.axis, 0)
         lines.append(f"| {name} | {bench.mean(case.dice(pred)):.3f} | "

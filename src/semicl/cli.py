@@ -23,7 +23,7 @@ def _size(text: str) -> tuple[int, int] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from semicl.config import COMPILE_MODES, LOCAL_MODES, PRESETS, SECTION_MODES
+    from semicl.config import COMPILE_MODES, LOCAL_MODES, PRESETS
     from semicl.stage import TRAINING_STAGES
 
     p = argparse.ArgumentParser(prog="semicl", description=__doc__)
@@ -60,10 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--members", type=int, default=None,
                    help="with --image: networks trained side by side on the strokes, their "
                         "predictions averaged (default: the preset's, 2 for quick)")
-    t.add_argument("--sections", choices=SECTION_MODES, default=None,
-                   help="with --image: standardise each slice's grey levels before training "
-                        "and prediction; auto (default): when the slices were imaged apart "
-                        "(serial EM sections)")
     t.add_argument("--out", type=Path, required=True, help="run folder; model.pt goes here")
     common_train(t)
 
@@ -119,11 +115,6 @@ def configure(args: argparse.Namespace):
             raise SemiclError("--members applies to training on one image (--image); "
                               "training on a dataset trains one network.")
         cfg.members = args.members
-    if getattr(args, "sections", None) is not None:
-        if getattr(args, "image", None) is None:
-            raise SemiclError("--sections applies to training on one image (--image); "
-                              "a dataset's volumes are not standardised slice by slice.")
-        cfg.sections = args.sections
     cfg.flip = cfg.flip or args.flip
     if args.compile:
         cfg.compile = args.compile

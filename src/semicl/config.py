@@ -28,9 +28,6 @@ COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune",
                                   "max-autotune-no-cudagraphs")
 LABEL_KINDS: tuple[str, ...] = ("auto", "dense", "strokes")
 NORMS: tuple[str, ...] = ("auto", "instance", "batch")
-#: ``TrainConfig.sections``: standardise each slice's grey levels before training and
-#: prediction — "auto" when the slices were imaged apart (serial EM sections)
-SECTION_MODES: tuple[str, ...] = ("auto", "on", "off")
 #: most networks an interactive round trains side by side (``TrainConfig.members``)
 MAX_MEMBERS = 8
 #: the quick preset's ``TrainConfig.slice_smoothing``: one in-plane pixel's worth
@@ -238,14 +235,6 @@ class TrainConfig:
     #: than 16, so EM is left as is); 0 = off. The quick preset: 1 (Colin27 +0.01 to +0.05
     #: Dice after Train, MSD within +-0.01; docs/benchmarks.md, session 10).
     slice_smoothing: float = 0.0
-    #: each slice of a volume mapped to the volume's mean and standard deviation before
-    #: training and prediction (``semicl.inference.normalise_image``): "on", "off", or
-    #: "auto" — when neighbouring slices are no more alike than pixels 16 apart in-plane,
-    #: as serial EM sections, imaged one by one, whose brightness jumps from section to
-    #: section (docs/benchmarks.md, session 13). Training on one image (an interactive
-    #: round) decides "auto" on its image and saves "on" or "off" with the model; a model
-    #: trained on a dataset (never standardised) predicts as "off".
-    sections: str = "auto"
     augment: bool = True
     #: mirror augmentation (left-right flips). Off by default: anatomy within a slice is
     #: rarely mirror-symmetric (on MSD Hippocampus flips cost 0.04 Dice, anterior vs
@@ -272,8 +261,6 @@ class TrainConfig:
         if self.compile is not None and self.compile not in COMPILE_MODES:
             raise SemiclError(f"compile must be one of {COMPILE_MODES} or None, "
                               f"got {self.compile!r}.")
-        if self.sections not in SECTION_MODES:
-            raise SemiclError(f"sections must be one of {SECTION_MODES}, got {self.sections!r}.")
         if not (self.slice_smoothing >= 0 and math.isfinite(self.slice_smoothing)):
             raise SemiclError(f"slice_smoothing must be a number >= 0 (pixels), "
                               f"got {self.slice_smoothing}.")
@@ -305,7 +292,7 @@ class TrainConfig:
         unknown = set(d) - known
         if unknown:
             raise SemiclError(f"Unknown configuration keys: {sorted(unknown)}.")
-        kw: dict[str, Any] = {"sections": "off"}  # saved before the field: not standardised
+        kw: dict[str, Any] = {}
         sub = {"model": ModelConfig, "global_stage": GlobalConfig,
                "local_stage": LocalConfig, "finetune": FinetuneConfig}
         for k, v in d.items():

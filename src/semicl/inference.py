@@ -14,14 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from semicl.data.normalize import normalize_intensity, standardise_sections
+from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import from_slices, to_slices
 from semicl.device import release_memory
 from semicl.errors import InvalidImageError
 from semicl.events import ProgressEvent, Stage, drive
 from semicl.labels import mask_dtype
 from semicl.models.network import evaluating
-from semicl.slice_smoothing import sections_imaged_apart
 
 
 @dataclass
@@ -54,20 +53,6 @@ def slice_size(train_size: tuple[int, int] | None, shape: tuple[int, ...], axis:
     return (max(train_size[0], plane[0]), max(train_size[1], plane[1]))
 
 
-def normalise_image(image: np.ndarray, axis: int = 0, sections: str = "off"
-                    ) -> tuple[np.ndarray, bool]:
-    """:func:`normalize_intensity` of ``image``, its slices along ``axis`` first
-    standardised one by one (:func:`~semicl.data.normalize.standardise_sections`) when
-    ``sections`` is "on", or "auto" and the slices were imaged apart
-    (:func:`~semicl.slice_smoothing.sections_imaged_apart`, read off the normalised
-    image). An affine change of one slice's grey levels then changes nothing. Returns (float32 image in [0, 1], whether the slices were standardised)."""
-    norm = normalize_intensity(image)
-    apart = sections == "on" or (sections == "auto" and sections_imaged_apart(norm, axis))
-    if apart and norm.ndim == 3:  # the raw image: a section's own clipping would stay
-        norm = normalize_intensity(standardise_sections(image, axis))
-    return norm, apart
-
-
 def predict_iter(
     net: torch.nn.Module,
     image: np.ndarray,
@@ -77,18 +62,15 @@ def predict_iter(
     batch_size: int = 16,
     device: torch.device | None = None,
     normalized: bool = False,
-    sections: str = "off",
 ) -> Generator[ProgressEvent, None, Prediction]:
     """Predict ``image`` (H, W) or (Z, Y, X) slice by slice; yields one event per batch.
 
-    ``normalized=True``: ``image`` is already :func:`normalise_image`'s output (an
-    interactive round normalises once, for training and prediction alike); otherwise it
-    is normalised here, ``sections`` as in :func:`normalise_image`.
+    ``normalized=True``: ``image`` is already :func:`normalize_intensity`'s output (an
+    interactive round normalises once, for training and prediction alike).
     """
     image = check_image(image)
     device = device or next(net.parameters()).device
-    norm = np.asarray(image, np.float32) if normalized else normalise_image(image, axis,
-                                                                              sections)[0]
+    norm = np.asarray(image, np.float32) if normalized else normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, slice_size(size, image.shape, axis))
     n = slices.shape[0]
     total = (n + batch_size - 1) // batch_size

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from semicl.config import TrainConfig
+from semicl.data.normalize import normalize_intensity
 from semicl.data.slices import labels_to_slices, to_slices
 from semicl.errors import LabelError, ShapeMismatchError
 from semicl.events import PreviewEvent, ProgressEvent, Stage
-from semicl.inference import check_image, entropy, normalise_image
+from semicl.inference import check_image, entropy
 from semicl.islands import keep_stroked_islands
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
 from semicl.prior_weight import prior_weight
@@ -94,17 +95,15 @@ def image_prior_weight(norm: np.ndarray, scribbles: np.ndarray, num_classes: int
 
 def prepare_image_data(
     image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0, *,
-    prior_reach: float = 0.0, sections: str = "off",
+    prior_reach: float = 0.0,
 ) -> TrainingData:
     """Validate, normalise, slice along ``axis`` (native size): the one builder of an
     image's training data. ``unlabelled`` and ``preview`` hold every slice; ``images`` /
     ``targets`` the slices with scribbles. With ``prior_reach`` > 0 the background prior's
     weights (:func:`semicl.prior_weight.prior_weight`, the slice step read off the image)
-    come along; otherwise none (the prior weighs every unpainted pixel alike). ``sections``:
-    standardise each slice first ("on"; "auto": if imaged apart), as
-    :func:`semicl.inference.normalise_image`; ``standardised`` says whether it did."""
+    come along; otherwise none (the prior weighs every unpainted pixel alike)."""
     targets = validate_training_input(image, scribbles, class_names)
-    norm, standardised = normalise_image(image, axis, sections)
+    norm = normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, None)
     target_slices = labels_to_slices(targets, geometry, IGNORE_INDEX)
     painted = torch.from_numpy((target_slices != IGNORE_INDEX).reshape(len(target_slices), -1)
@@ -123,13 +122,11 @@ def prepare_image_data(
         preview=all_slices,
         prior_weight=None if weight is None else weight[painted],
         unlabelled_prior_weight=weight,
-        standardised=standardised,
     )
 
 
-def _round_config(config: TrainConfig, axis: int, standardised: bool) -> TrainConfig:
-    return dataclasses.replace(config, slice_axis=axis, image_size=None,
-                               sections="on" if standardised else "off")
+def _round_config(config: TrainConfig, axis: int) -> TrainConfig:
+    return dataclasses.replace(config, slice_axis=axis, image_size=None)
 
 
 def train_on_image(
@@ -222,9 +219,8 @@ def training_round(
     """
     control = control if control is not None else TrainControl()
     data = prepare_image_data(image, scribbles, class_names, axis,
-                              prior_reach=config.finetune.prior_reach,
-                              sections=config.sections)
-    config = _round_config(config, axis, data.standardised)
+                              prior_reach=config.finetune.prior_reach)
+    config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
     look = None
     if first_look_steps > 0 and init is None and pretraining:

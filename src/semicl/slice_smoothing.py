@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["MIN_SIGMA", "sections_imaged_apart", "slice_sigma", "slice_step",
-           "smooth_across_slices"]
+__all__ = ["MIN_SIGMA", "slice_sigma", "slice_step", "smooth_across_slices"]
 
 #: below this many slices the Gaussian barely mixes neighbours: left out (no work, no change)
 MIN_SIGMA = 0.25
@@ -67,17 +66,6 @@ def slice_step(volume: np.ndarray, axis: int = 0, max_offset: int = MAX_OFFSET) 
         if d[k] >= d_z:
             return float(k - 1 + (d_z - d[k - 1]) / (d[k] - d[k - 1]))
     return float(len(d) - 1)
-
-
-def sections_imaged_apart(volume: np.ndarray, axis: int = 0) -> bool:
-    """True when neighbouring slices along ``axis`` differ more than pixels
-    :data:`MAX_OFFSET` apart in-plane (:func:`slice_step` at its ceiling): no continuity
-    from slice to slice, so each was imaged on its own (serial EM sections: 16 on
-    ISBI-2012). MRI is far below (Colin27 0.8-1.2; every 8th slice kept, 5.3-11.8).
-    A 2-D image or a one-slice volume: False. volume (Z, Y, X) float-like."""
-    if np.ndim(volume) != 3 or np.shape(volume)[axis] < 2:
-        return False
-    return slice_step(volume, axis) >= MAX_OFFSET
 
 
 def slice_sigma(volume: np.ndarray, axis: int, px: float) -> float:

@@ -98,7 +98,6 @@ def test_predict_tiff_in_tiff_out(trained_run: Path, small_msd: Path, tmp_path: 
         (["train", "--image", "{tmp}/a.nii.gz", "--out", "{tmp}/r"], "--scribbles"),
         (["train", "--data", "{msd}", "--device", "cuda:7", "--out", "{tmp}/r"], "cpu"),
         (["train", "--data", "{msd}", "--members", "2", "--out", "{tmp}/r"], "--image"),
-        (["train", "--data", "{msd}", "--sections", "on", "--out", "{tmp}/r"], "--image"),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, small_msd, tmp_path, capsys):
@@ -125,11 +124,10 @@ def test_flip_option(extra, flip):
     assert configure(args).flip is flip
 
 
-@pytest.mark.parametrize("members, sections", [(None, None), (1, "on")])
-def test_train_on_one_image_with_scribbles(tmp_path: Path, capsys, members, sections):
+@pytest.mark.parametrize("members", [None, 1])
+def test_train_on_one_image_with_scribbles(tmp_path: Path, capsys, members):
     """`semicl train --image`: one interactive round (as the plugin's Train), no first look;
-    the quick preset's two networks unless ``--members`` says otherwise; slices standardised
-    one by one only when asked (the image's slices are alike: "auto" decides "off")."""
+    the quick preset's two networks unless ``--members`` says otherwise."""
     from semicl.io.readers import read_image
     from semicl.scribbles import scribble_volume
     from semicl.training.trained_model import TrainedModel
@@ -145,8 +143,7 @@ def test_train_on_one_image_with_scribbles(tmp_path: Path, capsys, members, sect
                  str(tmp_path / "scr.tif"), "--classes", "background,disk", "--axis", "2",
                  "--global-steps", "2", "--local-steps", "2", "--finetune-steps", "3",
                  "--threads", "1", "--device", "cpu", "--out", str(out),
-                 *([] if members is None else ["--members", str(members)]),
-                 *([] if sections is None else ["--sections", sections])]) == 0
+                 *([] if members is None else ["--members", str(members)])]) == 0
     err = capsys.readouterr().err
     assert "[  global]" in err and "finetune" in err and "first_look" not in err
     history = (out / "history.csv").read_text().splitlines()
@@ -156,7 +153,6 @@ def test_train_on_one_image_with_scribbles(tmp_path: Path, capsys, members, sect
     assert model.finetuned and model.config.slice_axis == 2 and model.config.image_size is None
     assert model.class_names == ["background", "disk"]
     assert len(model.members) == model.config.members == (members or 2)
-    assert model.config.sections == (sections or "off")
     pred = model.predict(read_image(tmp_path / "img.tif").data)
     assert pred.mask.shape == mask.shape
 

@@ -58,3 +58,18 @@ def test_report_reads_when_the_network_passes_the_forest(tmp_path):
     assert "| 0,1 |" in line and "10, 5" in line and "0.700 ± 0.100 / 0.450 ± 0.050" in line
     assert (tmp_path / "curves.png").is_file() and (tmp_path / "report.md").is_file()
 
+
+def test_slice_brightness_maps_each_slice_to_the_volume_statistics():
+    from benchmarks.slice_brightness import standardised
+
+    rng = np.random.default_rng(0)
+    base = rng.random((4, 3, 5)).astype(np.float32)
+    vol = base * np.array([1.0, 0.5, 2.0])[None, :, None] + np.array([0, 3.0, -1.0])[None, :, None]
+    out = standardised(vol, axis=1)  # slices along axis 1 differ by an affine map of grey levels
+    assert out.shape == vol.shape
+    for z in range(3):
+        sl = out[:, z]
+        assert sl.mean() == pytest.approx(vol.mean(), abs=1e-5)
+        assert sl.std() == pytest.approx(vol.std(), rel=1e-5)
+    # within a slice only the grey levels' scale and offset change
+    assert np.corrcoef(out[:, 1].ravel(), base[:, 1].ravel())[0, 1] == pytest.approx(1.0)

@@ -61,28 +61,3 @@ def normalize_intensity(volume: np.ndarray, lower: float = 0.5, upper: float = 9
         )
     out = (np.clip(arr, lo, hi) - lo) / (hi - lo)
     return out.astype(np.float32)
-
-
-def standardise_sections(volume: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Each slice along ``axis`` mapped affinely to the whole volume's mean and standard
-    deviation: grey-level jumps between separately imaged sections removed.
-
-    volume (Z, Y, X) float-like -> float32, same shape. A slice with (almost) no spread
-    keeps its grey levels; a 2-D image is returned as float32, unchanged. Serial sections
-    (EM) are imaged one by one and their brightness differs from section to section
-    (ISBI-2012: mean grey level 99-143); a network with batch statistics reads a darker
-    section as more membrane (docs/benchmarks.md, sessions 12 and 13).
-    """
-    arr = np.asarray(volume, np.float32)
-    if arr.ndim != 3:
-        return arr
-    vol = np.moveaxis(arr, axis, 0)
-    mean, std = float(vol.mean(dtype=np.float64)), float(vol.std(dtype=np.float64))
-    flat = vol.reshape(len(vol), -1)
-    means = flat.mean(1, dtype=np.float64)
-    stds = flat.std(1, dtype=np.float64)
-    keep = stds <= 1e-6 * max(std, 1e-12)
-    scale = np.where(keep, 1.0, std / np.where(keep, 1.0, stds))
-    shift = np.where(keep, 0.0, mean - scale * means)
-    out = vol * scale[:, None, None].astype(np.float32) + shift[:, None, None].astype(np.float32)
-    return np.moveaxis(out.astype(np.float32, copy=False), 0, axis)

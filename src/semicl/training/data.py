@@ -32,9 +32,6 @@ class TrainingData:
         (M, H, W) and (N, H, W) float32 in [0, 1], or None (1 everywhere): the weight of
         the background prior on each pixel of ``images`` and ``unlabelled``
         (:func:`semicl.prior_weight.prior_weight`; training from strokes only).
-    standardised
-        Whether each slice was standardised on its own before normalisation
-        (:func:`semicl.inference.normalise_image`; one image whose slices were imaged apart).
     """
 
     unlabelled: torch.Tensor
@@ -44,7 +41,6 @@ class TrainingData:
     preview: torch.Tensor | None = None
     prior_weight: torch.Tensor | None = None
     unlabelled_prior_weight: torch.Tensor | None = None
-    standardised: bool = False
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[1] != 1:
@@ -84,5 +80,4 @@ class TrainingData:
             list(self.class_names),
             *(None if t is None else t.to(device)
               for t in (self.preview, self.prior_weight, self.unlabelled_prior_weight)),
-            self.standardised,
         )

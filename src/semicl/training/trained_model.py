@@ -78,13 +78,11 @@ class TrainedModel:
         """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training
         axis); ``normalized``: see :func:`semicl.inference.predict_iter`. A volume's
         probabilities are then smoothed across slices (``config.slice_smoothing``,
-        :mod:`semicl.slice_smoothing`) and the mask is their argmax. A model trained on
-        standardised slices (``config.sections`` "on") standardises an image it normalises."""
+        :mod:`semicl.slice_smoothing`) and the mask is their argmax."""
         axis = self.config.slice_axis if axis is None else axis
         pred = yield from predict_iter(
             self.net, image, axis=axis, size=self.config.image_size, batch_size=batch_size,
             device=self.device, normalized=normalized,
-            sections="on" if self.config.sections == "on" else "off",
         )
         sigma = slice_sigma(image, axis, self.config.slice_smoothing)
         if sigma <= 0:
