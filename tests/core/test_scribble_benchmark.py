@@ -73,3 +73,28 @@ def test_slice_brightness_maps_each_slice_to_the_volume_statistics():
         assert sl.std() == pytest.approx(vol.std(), rel=1e-5)
     # within a slice only the grey levels' scale and offset change
     assert np.corrcoef(out[:, 1].ravel(), base[:, 1].ravel())[0, 1] == pytest.approx(1.0)
+
+
+def test_tta_probe_views_warp_back_onto_the_slice():
+    """benchmarks/tta_probe.py: a view and its inverse bring an image back (inside what the
+    view saw); the image-as-it-is view alone is the network's own softmax; a per-pixel
+    network (1x1 conv) gives the same answer through every view where they overlap."""
+    import torch
+
+    from benchmarks.tta_probe import inverse_theta, view_probs, view_theta, warp
+
+    yy, xx = np.mgrid[:40, :56].astype(np.float32)
+    image = np.sin(yy / 5) + np.cos(xx / 7)
+    x = torch.from_numpy(image)[None, None]
+    theta = view_theta(10.0, 0.9, 40, 56)
+    back = warp(warp(x, theta), inverse_theta(theta))
+    middle = (slice(12, 28), slice(16, 40))
+    torch.testing.assert_close(back[0, 0][middle], x[0, 0][middle], atol=0.05, rtol=0)
+
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(1, 3, 1)
+    slices = image[None].repeat(2, 0)
+    own = torch.softmax(net(torch.from_numpy(slices)[:, None]), 1).detach().numpy()
+    np.testing.assert_allclose(view_probs(net, slices, [(0.0, 1.0)]), own, rtol=1e-5)
+    views = view_probs(net, slices, [(0.0, 1.0), (-10.0, 1.0), (10.0, 1.0)])
+    np.testing.assert_allclose(views[..., 12:28, 16:40], own[..., 12:28, 16:40], atol=0.02)
