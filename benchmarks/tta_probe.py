@@ -4,7 +4,7 @@ For each case of the scribble benchmark (``benchmarks/scribbles.py``: the same s
 the plugin's round), one Train round; then its model predicts the image also rotated by
 ±10° (and scaled by 0.9 / 1.1: inside the fine-tuning augmentation's range), each view's
 probabilities warped back and averaged where the view covers the pixel, every network of
-the round alike, then smoothed across slices as the model does. Dice on the unpainted
+the round alike, through the model's own prediction (smoothed across slices as it does). Dice on the unpainted
 slices without and with the views, one JSON row per case (appended to ``--out``).
 
     python benchmarks/tta_probe.py --cases msd:5 colin27:k5 em:k1 --seed 0 \
@@ -14,6 +14,7 @@ slices without and with the views, one JSON row per case (appended to ``--out``)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -29,11 +30,7 @@ if not __package__:  # run as a file (python benchmarks/<name>.py)
 from benchmarks import scribbles as bench  # noqa: E402
 from benchmarks.scribble_cases import expand, load_case  # noqa: E402
 from semicl.config import preset  # noqa: E402
-from semicl.data.normalize import normalize_intensity  # noqa: E402
-from semicl.data.slices import from_slices, to_slices  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
-from semicl.models.network import evaluating  # noqa: E402
-from semicl.slice_smoothing import slice_sigma, smooth_across_slices  # noqa: E402
 
 #: views: (rotation in degrees, scale); the first is the image as it is
 VIEWS = {"none": [(0.0, 1.0)],
@@ -60,33 +57,32 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-@torch.no_grad()
-def view_probs(net: torch.nn.Module, slices: np.ndarray, views, batch: int = 16) -> np.ndarray:
-    """slices (N, H, W) float32 -> (N, C, H, W) probabilities averaged over ``views``,
-    each warped back to the slice and counted only where it saw the pixel."""
-    out = []
-    with evaluating(net):
-        for start in range(0, len(slices), batch):
-            x = torch.from_numpy(np.ascontiguousarray(slices[start:start + batch]))[:, None]
-            total, weight = 0.0, 0.0
-            for angle, scale in views:
-                theta = view_theta(angle, scale, *x.shape[2:])
-                back = inverse_theta(theta)
-                probs = warp(torch.softmax(net(warp(x, theta)).float(), 1), back)
-                seen = (warp(warp(torch.ones_like(x), theta), back) > 0.99).float()
-                total, weight = total + probs * seen, weight + seen
-            out.append((total / weight.clamp_min(1e-6)).numpy())
-    return np.concatenate(out)
+class ViewAverage(torch.nn.Module):
+    """``net`` (one network or a round's ensemble) seen through ``views``: ``forward``
+    returns the log of its softmax probabilities averaged over the views, each warped back
+    onto the slice and counted only where the view saw the pixel — a network the model's
+    own prediction (normalisation, slicing, smoothing across slices) runs unchanged."""
+
+    def __init__(self, net: torch.nn.Module, views) -> None:
+        super().__init__()
+        self.net, self.views = net, list(views)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, 1, H, W) -> (B, C, H, W) log of the view-averaged probabilities."""
+        total, weight = 0.0, 0.0
+        for angle, scale in self.views:
+            theta = view_theta(angle, scale, *x.shape[2:])
+            back = inverse_theta(theta)
+            probs = warp(torch.softmax(self.net(warp(x, theta)).float(), 1), back)
+            seen = (warp(warp(torch.ones_like(x), theta), back) > 0.99).float()
+            total, weight = total + probs * seen, weight + seen
+        return (total / weight.clamp_min(1e-6)).clamp_min(1e-30).log()
 
 
 def predict_views(model, image: np.ndarray, axis: int, views) -> np.ndarray:
-    slices, geometry = to_slices(normalize_intensity(image), axis, None)
-    probs = from_slices(np.mean([view_probs(net, slices, views) for net in model.members], 0),
-                        geometry).astype(np.float32)
-    sigma = slice_sigma(image, axis, model.config.slice_smoothing)
-    if sigma > 0:
-        probs = smooth_across_slices(probs, axis, sigma)
-    return probs.argmax(0)
+    """The model's own prediction of ``image``, its network seen through ``views``."""
+    return dataclasses.replace(model, net=ViewAverage(model.net, views)).predict(
+        image, axis=axis).mask
 
 
 def main(argv: list[str] | None = None) -> int:

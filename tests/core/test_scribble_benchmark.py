@@ -81,7 +81,7 @@ def test_tta_probe_views_warp_back_onto_the_slice():
     network (1x1 conv) gives the same answer through every view where they overlap."""
     import torch
 
-    from benchmarks.tta_probe import inverse_theta, view_probs, view_theta, warp
+    from benchmarks.tta_probe import ViewAverage, inverse_theta, view_theta, warp
 
     yy, xx = np.mgrid[:40, :56].astype(np.float32)
     image = np.sin(yy / 5) + np.cos(xx / 7)
@@ -93,8 +93,14 @@ def test_tta_probe_views_warp_back_onto_the_slice():
 
     torch.manual_seed(0)
     net = torch.nn.Conv2d(1, 3, 1)
-    slices = image[None].repeat(2, 0)
-    own = torch.softmax(net(torch.from_numpy(slices)[:, None]), 1).detach().numpy()
-    np.testing.assert_allclose(view_probs(net, slices, [(0.0, 1.0)]), own, rtol=1e-5)
-    views = view_probs(net, slices, [(0.0, 1.0), (-10.0, 1.0), (10.0, 1.0)])
+    slices = torch.from_numpy(image[None].repeat(2, 0))[:, None]
+
+    def view_probs(views):
+        with torch.no_grad():
+            return torch.softmax(ViewAverage(net, views)(slices), 1).numpy()
+
+    with torch.no_grad():
+        own = torch.softmax(net(slices), 1).numpy()
+    np.testing.assert_allclose(view_probs([(0.0, 1.0)]), own, rtol=1e-5)
+    views = view_probs([(0.0, 1.0), (-10.0, 1.0), (10.0, 1.0)])
     np.testing.assert_allclose(views[..., 12:28, 16:40], own[..., 12:28, 16:40], atol=0.02)
