@@ -12,6 +12,7 @@ uses (all cores but one), then one Retrain after simulated correction strokes.
     python benchmarks/round_speed.py              # all cases -> results/round_speed_cpu.md
     python benchmarks/round_speed.py --cases camera --threads 2
     python benchmarks/round_speed.py --members 1 2   # one network against two, side by side
+    python benchmarks/round_speed.py --cases colin27 --set amp=False   # a config override
 
 The event-loop lag while a round runs is measured in the real window by ``ui_lag.py``.
 """
@@ -71,8 +72,10 @@ def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, ob
             "first_overlay_s": None if first is None else round(first, 1)}, result
 
 
-def one(name: str, data: str | None, threads: int, members: int | None = None) -> dict:
+def one(name: str, data: str | None, threads: int, members: int | None = None,
+        overrides: list[str] | None = None) -> dict:
     """Train, then one Retrain after correction strokes; in this process."""
+    from benchmarks.scribbles import apply_overrides
     from semicl.config import preset
     from semicl.device import set_cpu_threads
     from semicl.metrics import dice_per_class
@@ -80,7 +83,7 @@ def one(name: str, data: str | None, threads: int, members: int | None = None) -
 
     set_cpu_threads(threads)
     image, mask, names, axis, scribbles = load(name, data)
-    cfg = preset("quick")
+    cfg = apply_overrides(preset("quick"), overrides or [])
     cfg.members = members or cfg.members
     train, result = timed_round(image, scribbles, names, axis, cfg)
     # correction strokes are drawn on the slices of a volume: a 2-D image is one slice
@@ -92,17 +95,18 @@ def one(name: str, data: str | None, threads: int, members: int | None = None) -
     dice = [float(np.mean(dice_per_class(r.mask.astype(np.int64), mask.astype(np.int64),
                                          len(names)))) for r in (result, result2)]
     return {"case": name, "shape": list(image.shape), "threads": threads, "members": cfg.members,
+            "settings": " ".join(overrides or []) or "default",
             "train": train, "retrain": retrain, "dice_whole_image": [round(d, 3) for d in dice],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| case | shape | threads | networks | first overlay s | Train s | Retrain s "
-            "| peak memory MB | Dice after Train / Retrain (whole image) |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| case | shape | threads | networks | settings | first overlay s | Train s "
+            "| Retrain s | peak memory MB | Dice after Train / Retrain (whole image) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     return head + "".join(
         f"| {r['case']} | {'×'.join(map(str, r['shape']))} | {r['threads']} | "
-        f"{r.get('members', 1)} | "
+        f"{r.get('members', 1)} | {r.get('settings', 'default')} | "
         f"{r['train']['first_overlay_s']} | {r['train']['seconds']} | {r['retrain']['seconds']} | "
         f"{r['peak_rss_mb']} | {r['dice_whole_image'][0]:.3f} / {r['dice_whole_image'][1]:.3f} |\n"
         for r in rows)
@@ -115,22 +119,32 @@ def main(argv: list[str] | None = None) -> int:
                     help="torch threads (default: the plugin's, all cores but one)")
     ap.add_argument("--members", nargs="+", type=int, default=[None],
                     help="networks side by side (default: the preset's); several: one row each")
+    ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="training-config overrides, as benchmarks/scribbles.py's --set")
+    ap.add_argument("--variants", nargs="+", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
+                    help="several override sets, one row each (\"default\" = none), side by "
+                         "side in one run")
     ap.add_argument("--data", default=None, help="folder with the datasets (else $SEMICL_DATA_DIR)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(one(args.one, args.data, args.threads, args.members[0])))
+        print(json.dumps(one(args.one, args.data, args.threads, args.members[0],
+                             args.overrides)))
         return 0
+    variants = [[] if v == "default" else v.split(",") for v in args.variants] \
+        if args.variants else [args.overrides]
     rows = []
     for name in args.cases:
         for members in args.members:
-            cmd = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
-            cmd += ["--data", args.data] if args.data else []
-            cmd += ["--members", str(members)] if members else []
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
+            for overrides in variants:
+                cmd = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
+                cmd += ["--data", args.data] if args.data else []
+                cmd += ["--members", str(members)] if members else []
+                cmd += ["--set", *overrides] if overrides else []
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                rows.append(json.loads(out.strip().splitlines()[-1]))
+                print(table(rows[-1:]).splitlines()[-1], flush=True)
     text = (f"Round speed (issue #12 item 2), preset quick, {platform.machine()}, "
             f"{os.cpu_count()} cores, torch {torch.__version__}, "
             f"load average at the end {os.getloadavg()[0]:.1f}\n\n{table(rows)}")

@@ -152,6 +152,12 @@ class FinetuneConfig(StageConfig):
     #: the prior on every unpainted pixel. 1: MSD 0.575 -> 0.672, Colin27 +0.01 to +0.04
     #: after Train; 1.5 over-paints Colin27's thalamus (docs/benchmarks.md, session 11)
     prior_reach: float = 1.0
+    #: strokes, a warm Retrain: weight of a cross-entropy toward the starting network's own
+    #: probabilities on the unpainted pixels (not near a structure's strokes, as the prior),
+    #: so the previous round's answer stays where no new stroke says otherwise; 0 = off.
+    #: Round 1: EM k1 0.590 -> 0.633, MSD 0.744 -> 0.762, Colin27 after 3 rounds 0.764 ->
+    #: 0.787 (docs/benchmarks.md, session 14)
+    keep_previous: float = 0.5
     #: strokes: floor on the fine-tuning steps (a 181 x 217 x 181 MRI is not fitted in 150)
     stroke_min_steps: int = 300
     #: strokes: the learning rate stays up until the network gives at least this share of
@@ -186,7 +192,7 @@ class FinetuneConfig(StageConfig):
             raise SemiclError(f"{name}: scale needs 0 < low <= high, crop 0 < low <= high <= 1 "
                               "and rotation_deg >= 0.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight,
-               self.prior_reach) < 0 \
+               self.prior_reach, self.keep_previous) < 0 \
                 or self.affinity_radius < 1 or self.unlabelled_batch < 0 or self.stroke_min_steps < 0 \
                 or not 0 <= self.ema_decay < 1 or not 0 <= self.stroke_fit <= 1:
             raise SemiclError(f"{name}: stroke terms must be >= 0, affinity_radius >= 1, "

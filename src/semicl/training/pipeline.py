@@ -83,14 +83,19 @@ def train(
                   options=StepOptions.for_device(device, config.compile))
 
     finetuned = init.finetuned if init is not None else False
+    # a warm Retrain may hold on to its starting network's answer (FinetuneConfig.keep_previous)
+    teacher = None
+    if finetuned and not pretrain and config.finetune.keep_previous > 0:
+        teacher = copy.deepcopy(net).eval().requires_grad_(False)
     try:
         for stage, cfg in config.stages().items():
             if not cfg.enabled or not (pretrain or stage is Stage.FINETUNE):
                 continue
             if control is not None and control.stop_requested:
                 break
-            steps = yield from _recorded(STAGE_RUNNERS[stage](net, on_device, cfg, **common),
-                                         history)
+            extra = {"teacher": teacher} if stage is Stage.FINETUNE else {}
+            steps = yield from _recorded(
+                STAGE_RUNNERS[stage](net, on_device, cfg, **common, **extra), history)
             if stage is Stage.FINETUNE and steps > 0:
                 finetuned = True
     finally:

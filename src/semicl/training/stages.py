@@ -184,6 +184,7 @@ def run_finetune(
     flip: bool = False,
     patch_size: int | None = None,
     options: StepOptions = StepOptions(),
+    teacher: torch.nn.Module | None = None,
 ) -> Generator[object, None, int]:
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
 
@@ -192,7 +193,9 @@ def run_finetune(
     (weighted per pixel by ``data.prior_weight`` / ``unlabelled_prior_weight`` where
     given: none near a structure's strokes, :mod:`semicl.prior_weight`), over the painted
     slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends
-    with an exponential moving average of its weights (``cfg.ema_decay``).
+    with an exponential moving average of its weights (``cfg.ema_decay``). With a
+    ``teacher`` (a warm Retrain's starting network, eval mode) and ``cfg.keep_previous``:
+    a cross-entropy toward the teacher's probabilities on every unpainted pixel.
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
@@ -200,7 +203,9 @@ def run_finetune(
     criterion = PartialCEDiceLoss(data.num_classes, dice_weight=0.0 if strokes else cfg.dice_weight)
     affinity = AffinityLoss(cfg.affinity_radius) if strokes and cfg.affinity_weight > 0 else None
     prior = cfg.background_prior if strokes else 0.0
-    extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0) else 0
+    keep = cfg.keep_previous if strokes and teacher is not None else 0.0
+    extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0 or keep > 0) \
+        else 0
     batch = cfg.resolved_batch(len(data.images))
     steps = finetune_steps(cfg, data.targets)
     windows = WindowSampler(patch_size, *data.images.shape[2:], data.targets)
@@ -238,10 +243,18 @@ def run_finetune(
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
             loss = loss + cfg.affinity_weight * affinity(logits, x)
-        if prior > 0:
+        if prior > 0 or keep > 0:
             unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
                                    device=logits.device)
             unpainted[: len(y)] = y < 0
+        if keep > 0:
+            with torch.no_grad():
+                before = torch.softmax(teacher(x).float(), 1)
+            kept = (before * torch.log_softmax(logits, 1)).sum(1)[unpainted]
+            if w is not None:  # not near a structure's strokes, as the prior
+                kept = kept * w[unpainted]
+            loss = loss - keep * kept.mean()
+        if prior > 0:
             log_bg = torch.log_softmax(logits, 1)[:, 0][unpainted]
             if w is not None:  # per-pixel strength as without weights where the weight is 1
                 log_bg = log_bg * w[unpainted]
