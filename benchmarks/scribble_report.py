@@ -128,7 +128,8 @@ def plot(rows: list[dict], path: Path) -> Path | None:
     cases = sorted({r["case"].split(":")[0] + ":" + r["case"].split(":")[-1] for r in rows})
     fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.4), squeeze=False)
     labels = sorted({r["label"] for r in rows})
-    colours = dict(zip(labels, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    # one colour per variant: the 20 of tab20, repeated past that (the default cycle has 10)
+    colours = {lab: plt.get_cmap("tab20")(i % 20) for i, lab in enumerate(labels)}
     for ax, case in zip(axes[0], cases):
         for r in rows:
             if r["case"].split(":")[0] + ":" + r["case"].split(":")[-1] != case:
