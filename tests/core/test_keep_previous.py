@@ -122,3 +122,26 @@ def test_only_a_warm_retrain_gets_its_starting_network_as_teacher(keep, monkeypa
         assert not training
         torch.testing.assert_close(taught, weights(first.net))  # where the Retrain started
         assert not torch.equal(weights(second.net), taught)  # and the student moved on
+
+
+def test_no_teacher_when_the_classes_changed(monkeypatch):
+    """A new class re-makes the segmentation head: the starting network has no answer."""
+    seen = []
+    real = pipeline.STAGE_RUNNERS[Stage.FINETUNE]
+
+    def spy(net, on_device, cfg, **kw):
+        seen.append(kw.get("teacher"))
+        return real(net, on_device, cfg, **kw)
+
+    monkeypatch.setitem(pipeline.STAGE_RUNNERS, Stage.FINETUNE, spy)
+    cfg = tiny_config()
+    cfg.finetune.labels = "strokes"
+    image, scribbles = image_with_strokes()
+    first = collect(pipeline.train(prepare_image_data(image, scribbles, CLASSES), cfg))[1]
+    scribbles[1, 14, 14:18] = 3  # a third class
+    more = prepare_image_data(image, scribbles, CLASSES + ["ring"])
+    collect(pipeline.train(more, cfg, init=first, pretrain=False))
+    assert seen == [None, None]
+    collect(pipeline.train(prepare_image_data(image, image_with_strokes()[1], CLASSES), cfg,
+                           init=first, pretrain=False))
+    assert seen[2] is not None  # the same classes: held (keep_previous defaults to 0.5)

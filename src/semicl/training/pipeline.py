@@ -83,9 +83,11 @@ def train(
                   options=StepOptions.for_device(device, config.compile))
 
     finetuned = init.finetuned if init is not None else False
-    # a warm Retrain may hold on to its starting network's answer (FinetuneConfig.keep_previous)
+    # a warm Retrain may hold on to its starting network's answer (FinetuneConfig.keep_previous);
+    # not when the classes changed: the segmentation head is then a new one, with no answer
     teacher = None
-    if finetuned and not pretrain and config.finetune.keep_previous > 0:
+    if finetuned and not pretrain and config.finetune.keep_previous > 0 \
+            and init.num_classes == data.num_classes:
         teacher = copy.deepcopy(net).eval().requires_grad_(False)
     try:
         for stage, cfg in config.stages().items():

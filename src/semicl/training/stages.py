@@ -195,7 +195,8 @@ def run_finetune(
     slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends
     with an exponential moving average of its weights (``cfg.ema_decay``). With a
     ``teacher`` (a warm Retrain's starting network, eval mode) and ``cfg.keep_previous``:
-    a cross-entropy toward the teacher's probabilities on every unpainted pixel.
+    a cross-entropy toward the teacher's probabilities on the unpainted pixels, weighted
+    as the prior (none near a structure's strokes).
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
