@@ -97,9 +97,10 @@ def test_no_hold_where_the_prior_is_lifted_near_strokes():
                                                         prior=1e-12, augment=False)))
 
 
-@pytest.mark.parametrize("keep", [0.0, 0.5])
-def test_only_a_warm_retrain_gets_its_starting_network_as_teacher(keep, monkeypatch):
-    data = prepare_image_data(*image_with_strokes(), CLASSES)
+@pytest.fixture()
+def teachers(monkeypatch) -> list:
+    """The ``teacher`` each fine-tuning of ``pipeline.train`` is given, in order: None, or
+    (its weights, whether it is in training mode)."""
     seen = []
     real = pipeline.STAGE_RUNNERS[Stage.FINETUNE]
 
@@ -109,6 +110,13 @@ def test_only_a_warm_retrain_gets_its_starting_network_as_teacher(keep, monkeypa
         return real(net, on_device, cfg, **kw)
 
     monkeypatch.setitem(pipeline.STAGE_RUNNERS, Stage.FINETUNE, spy)
+    return seen
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5])
+def test_only_a_warm_retrain_gets_its_starting_network_as_teacher(keep, teachers):
+    data = prepare_image_data(*image_with_strokes(), CLASSES)
+    seen = teachers
     cfg = tiny_config()
     cfg.finetune.keep_previous = keep
     cfg.finetune.labels = "strokes"
@@ -124,16 +132,9 @@ def test_only_a_warm_retrain_gets_its_starting_network_as_teacher(keep, monkeypa
         assert not torch.equal(weights(second.net), taught)  # and the student moved on
 
 
-def test_no_teacher_when_the_classes_changed(monkeypatch):
+def test_no_teacher_when_the_classes_changed(teachers):
     """A new class re-makes the segmentation head: the starting network has no answer."""
-    seen = []
-    real = pipeline.STAGE_RUNNERS[Stage.FINETUNE]
-
-    def spy(net, on_device, cfg, **kw):
-        seen.append(kw.get("teacher"))
-        return real(net, on_device, cfg, **kw)
-
-    monkeypatch.setitem(pipeline.STAGE_RUNNERS, Stage.FINETUNE, spy)
+    seen = teachers
     cfg = tiny_config()
     cfg.finetune.labels = "strokes"
     image, scribbles = image_with_strokes()
