@@ -167,6 +167,10 @@ class FinetuneConfig(StageConfig):
     #: (recall 0 on its own strokes; Dice 0.06), 900 learnt them (0.55).
     stroke_fit: float = 0.95
     stroke_max_steps: int = 1200
+    #: strokes, a warm Retrain (the network already fine-tuned on this image, its answer
+    #: held by ``keep_previous``): the floor instead of ``stroke_min_steps``; the fit rule
+    #: still trains on while the corrections are not learnt (docs/benchmarks.md, session 15)
+    retrain_min_steps: int = 150
     #: strokes: the fine-tuned network is the exponential moving average of its weights
     #: over the steps (decay per step; 0 = the last step's weights). What strokes leave
     #: open (pixels far from any) otherwise swings from step to step.
@@ -193,7 +197,8 @@ class FinetuneConfig(StageConfig):
                               "and rotation_deg >= 0.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight,
                self.prior_reach, self.keep_previous) < 0 \
-                or self.affinity_radius < 1 or self.unlabelled_batch < 0 or self.stroke_min_steps < 0 \
+                or self.affinity_radius < 1 or self.unlabelled_batch < 0 \
+                or min(self.stroke_min_steps, self.retrain_min_steps) < 0 \
                 or not 0 <= self.ema_decay < 1 or not 0 <= self.stroke_fit <= 1:
             raise SemiclError(f"{name}: stroke terms must be >= 0, affinity_radius >= 1, "
                               "0 <= ema_decay < 1 and 0 <= stroke_fit <= 1.")

@@ -103,6 +103,25 @@ def test_stroke_floor_lengthens_preset_fine_tuning_only_from_strokes():
     assert finetune_steps(cfg, lines) == 20
 
 
+def test_a_warm_retrain_has_its_own_floor():
+    import torch
+
+    from semicl.training.stages import finetune_steps
+
+    cfg = preset("quick").finetune
+    lines = torch.full((3, 8, 8), -1, dtype=torch.int64)
+    lines[:, 2] = 1
+    dense = torch.zeros(3, 8, 8, dtype=torch.int64)
+    assert finetune_steps(cfg, lines, fresh=False) == cfg.retrain_min_steps == 150
+    assert finetune_steps(cfg, lines, fresh=True) == cfg.stroke_min_steps == 300
+    assert finetune_steps(cfg, dense, fresh=False) == 150  # dense labels: the preset's own
+    cfg.retrain_min_steps = 200
+    assert finetune_steps(cfg, dense, fresh=False) == 150
+    assert finetune_steps(cfg, lines, fresh=False) == 200
+    cfg.set_steps(20)  # an explicit length is kept
+    assert finetune_steps(cfg, lines, fresh=False) == 20
+
+
 def test_model_norm_is_validated():
     from semicl.config import ModelConfig, TrainConfig
     cfg = TrainConfig(model=ModelConfig(norm="layer"))

@@ -18,15 +18,16 @@ from test_training import collect, tiny_config
 CLASSES = ["background", "disk"]
 
 
-def finetune(**settings):
+def finetune(fresh: bool = True, **settings):
     """Fine-tune a tiny network from strokes with a preset-like length (epochs set)."""
     data = prepare_image_data(*image_with_strokes(), CLASSES)
     cfg = dataclasses.replace(tiny_config().finetune, steps=1, epochs=0.01, min_steps=0,
-                              stroke_min_steps=6, **settings)
+                              **{"stroke_min_steps": 6, **settings})
     torch.manual_seed(0)
     net = SegmentationNet(tiny_config().model, data.num_classes)
     events, done = collect(run_finetune(net, data, cfg, device=torch.device("cpu"), amp=False,
-                                        generator=torch.Generator().manual_seed(0)))
+                                        generator=torch.Generator().manual_seed(0),
+                                        fresh=fresh))
     return [e for e in events if isinstance(e, ProgressEvent)], done, net, data
 
 
@@ -60,6 +61,34 @@ def test_a_late_fit_anneals_over_half_the_steps(monkeypatch):
     monkeypatch.setattr(stages, "stroke_recall", recall)
     _, done, _, _ = finetune(stroke_fit=0.95, stroke_max_steps=5000)
     assert done == 304 + 152  # checks at 4, 104, 204, 304; then 304 // 2 steps
+
+
+def test_a_warm_retrain_anneals_from_its_own_floor(monkeypatch):
+    monkeypatch.setattr(stages, "stroke_recall", lambda net, data: [1.0, 1.0])
+    # (a fresh network: checked at 2/3 of its own floor, the test above)
+    floors = dict(stroke_fit=0.95, stroke_min_steps=30, retrain_min_steps=15)
+    _, done, _, _ = finetune(fresh=False, **floors)
+    assert done == 10 + 100  # a warm Retrain: checked at 2/3 of 15, annealed over 100
+    monkeypatch.setattr(stages, "stroke_recall", lambda net, data: [1.0, 0.5])  # corrections
+    _, done, _, _ = finetune(fresh=False, stroke_max_steps=130, **floors)
+    assert done == 130  # not learnt: trains on up to the cap, as a fresh network would
+
+
+def test_only_a_fresh_fine_tuning_is_told_so(monkeypatch):
+    from semicl.training import pipeline
+
+    seen = []
+    real = pipeline.STAGE_RUNNERS[Stage.FINETUNE]
+
+    def spy(net, on_device, cfg, **kw):
+        seen.append(kw["fresh"])
+        return real(net, on_device, cfg, **kw)
+
+    monkeypatch.setitem(pipeline.STAGE_RUNNERS, Stage.FINETUNE, spy)
+    data = prepare_image_data(*image_with_strokes(), CLASSES)
+    first = collect(pipeline.train(data, tiny_config()))[1]
+    collect(pipeline.train(data, tiny_config(), init=first, pretrain=False))
+    assert seen == [True, False]
 
 
 def test_training_stops_once_the_strokes_are_fitted():

@@ -95,7 +95,8 @@ def train(
                 continue
             if control is not None and control.stop_requested:
                 break
-            extra = {"teacher": teacher} if stage is Stage.FINETUNE else {}
+            extra = {"teacher": teacher, "fresh": not finetuned} if stage is Stage.FINETUNE \
+                else {}
             steps = yield from _recorded(
                 STAGE_RUNNERS[stage](net, on_device, cfg, **common, **extra), history)
             if stage is Stage.FINETUNE and steps > 0:

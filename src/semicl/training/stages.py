@@ -162,12 +162,13 @@ def run_local(
     )
 
 
-def finetune_steps(cfg: FinetuneConfig, targets: torch.Tensor) -> int:
+def finetune_steps(cfg: FinetuneConfig, targets: torch.Tensor, *, fresh: bool = True) -> int:
     """Fine-tuning length: the preset's (epochs over the painted slices, floored), raised
-    to ``cfg.stroke_min_steps`` when training from strokes; an explicit length is kept."""
+    to ``cfg.stroke_min_steps`` when training from strokes (a warm Retrain, ``fresh``
+    False: to ``cfg.retrain_min_steps``); an explicit length is kept."""
     steps = cfg.resolved_steps(len(targets))
     if cfg.epochs is not None and cfg.from_strokes(targets):
-        steps = max(steps, cfg.stroke_min_steps)
+        steps = max(steps, cfg.stroke_min_steps if fresh else cfg.retrain_min_steps)
     return steps
 
 
@@ -185,6 +186,7 @@ def run_finetune(
     patch_size: int | None = None,
     options: StepOptions = StepOptions(),
     teacher: torch.nn.Module | None = None,
+    fresh: bool = True,
 ) -> Generator[object, None, int]:
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
 
@@ -196,7 +198,9 @@ def run_finetune(
     with an exponential moving average of its weights (``cfg.ema_decay``). With a
     ``teacher`` (a warm Retrain's starting network, eval mode) and ``cfg.keep_previous``:
     a cross-entropy toward the teacher's probabilities on the unpainted pixels, weighted
-    as the prior (none near a structure's strokes).
+    as the prior (none near a structure's strokes). ``fresh``: the network has not been
+    fine-tuned on this image before (False: a warm Retrain, with its own floor,
+    :func:`finetune_steps`).
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
@@ -208,7 +212,7 @@ def run_finetune(
     extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0 or keep > 0) \
         else 0
     batch = cfg.resolved_batch(len(data.images))
-    steps = finetune_steps(cfg, data.targets)
+    steps = finetune_steps(cfg, data.targets, fresh=fresh)
     windows = WindowSampler(patch_size, *data.images.shape[2:], data.targets)
     other_windows = WindowSampler(patch_size, *data.unlabelled.shape[2:])
     last_preview = [float("-inf")]
