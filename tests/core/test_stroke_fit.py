@@ -65,7 +65,7 @@ def test_a_late_fit_anneals_over_half_the_steps(monkeypatch):
 
 def test_a_warm_retrain_anneals_from_its_own_floor(monkeypatch):
     monkeypatch.setattr(stages, "stroke_recall", lambda net, data: [1.0, 1.0])
-    # (a fresh network: checked at 2/3 of its own floor, the test above)
+    # (a fresh network: test_fitted_strokes_anneal_after_the_first_check)
     floors = dict(stroke_fit=0.95, stroke_min_steps=30, retrain_min_steps=15)
     _, done, _, _ = finetune(fresh=False, **floors)
     assert done == 10 + 100  # a warm Retrain: checked at 2/3 of 15, annealed over 100
@@ -88,7 +88,9 @@ def test_only_a_fresh_fine_tuning_is_told_so(monkeypatch):
     data = prepare_image_data(*image_with_strokes(), CLASSES)
     first = collect(pipeline.train(data, tiny_config()))[1]
     collect(pipeline.train(data, tiny_config(), init=first, pretrain=False))
-    assert seen == [True, False]
+    # with the pretraining repeated the fine-tuning starts from moved weights: fresh again
+    collect(pipeline.train(data, tiny_config(), init=first, pretrain=True))
+    assert seen == [True, False, True]
 
 
 def test_training_stops_once_the_strokes_are_fitted():

@@ -198,9 +198,9 @@ def run_finetune(
     with an exponential moving average of its weights (``cfg.ema_decay``). With a
     ``teacher`` (a warm Retrain's starting network, eval mode) and ``cfg.keep_previous``:
     a cross-entropy toward the teacher's probabilities on the unpainted pixels, weighted
-    as the prior (none near a structure's strokes). ``fresh``: the network has not been
-    fine-tuned on this image before (False: a warm Retrain, with its own floor,
-    :func:`finetune_steps`).
+    as the prior (none near a structure's strokes). ``fresh`` False: a warm Retrain (the
+    network fine-tuned on this image, no pretraining since), with its own floor
+    (:func:`finetune_steps`).
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
