@@ -24,22 +24,25 @@ if not __package__:  # run as a file (python benchmarks/<name>.py)
     import _as_script  # noqa: F401  (the repository root onto sys.path)
 
 
-def dice(mask: np.ndarray, truth: np.ndarray, classes: int) -> list[float]:
-    """Per-class Dice of (Z, Y, X) label volumes (1 .. classes - 1)."""
-    return [2 * float(((mask == k) & (truth == k)).sum())
-            / max(1, int((mask == k).sum() + (truth == k).sum())) for k in range(1, classes)]
-
-
 def breakdown(mask: np.ndarray, probs: np.ndarray, truth: np.ndarray, painted) -> list[str]:
     """Lines of text: mask / truth (Z, Y, X) with slices along axis 0, probs (C, Z, Y, X)."""
+    from semicl.metrics import dice_per_class
+
     rest = np.setdiff1d(np.arange(len(truth)), painted)
     m, t, p = mask[rest], truth[rest], probs[:, rest]
     classes = probs.shape[0]
-    lines = []
+
+    def mean_dice(pred: np.ndarray) -> float:
+        return float(np.mean(dice_per_class(pred.astype(np.int64), t.astype(np.int64), classes)))
+
+    # each class's scored slices outside its true extent along the slice axis
+    outside = {}
     for k in range(1, classes):
         zs = np.flatnonzero((truth == k).any((1, 2)))
-        inside = np.isin(rest, np.arange(zs.min(), zs.max() + 1)) if len(zs) else \
-            np.zeros(len(rest), bool)
+        outside[k] = ~np.isin(rest, np.arange(zs.min(), zs.max() + 1)) if len(zs) else \
+            np.ones(len(rest), bool)
+    lines = []
+    for k in range(1, classes):
         depth = np.stack([ndi.distance_transform_edt(s == k) for s in t])
         missed, false = (t == k) & (m != k), (m == k) & (t != k)
         lines.append(
@@ -47,27 +50,24 @@ def breakdown(mask: np.ndarray, probs: np.ndarray, truth: np.ndarray, painted) -
             f"(edge <= 2 px {int((missed & (depth <= 2)).sum())}, deeper "
             f"{int((missed & (depth > 2)).sum())}, given another structure "
             f"{int((missed & (m > 0)).sum())}); false {int(false.sum())} (outside the true "
-            f"extent {int(false[~inside].sum())}, on another structure {int((false & (t > 0)).sum())})")
-    base = dice(m, t, classes)
+            f"extent {int(false[outside[k]].sum())}, on another structure "
+            f"{int((false & (t > 0)).sum())})")
+    base = dice_per_class(m.astype(np.int64), t.astype(np.int64), classes)
     lines.append(f"Dice {np.round(base, 3).tolist()} mean {np.mean(base):.4f}")
     for grow in (1, 2):
         g = m.copy()
         for k in range(1, classes):
             g[np.stack([ndi.binary_dilation(s == k, iterations=grow) for s in m]) & (g == 0)] = k
-        lines.append(f"  every structure grown {grow} px in-plane: {np.mean(dice(g, t, classes)):.4f}")
+        lines.append(f"  every structure grown {grow} px in-plane: {mean_dice(g):.4f}")
     for scale in (0.7, 0.5):
         q = p.copy()
         q[0] *= scale
-        lines.append(f"  background probability x {scale}: "
-                     f"{np.mean(dice(q.argmax(0), t, classes)):.4f}")
+        lines.append(f"  background probability x {scale}: {mean_dice(q.argmax(0)):.4f}")
     oracle = m.copy()
     for k in range(1, classes):
-        zs = np.flatnonzero((truth == k).any((1, 2)))
-        outside = ~np.isin(rest, np.arange(zs.min(), zs.max() + 1)) if len(zs) else \
-            np.ones(len(rest), bool)
-        oracle[outside[:, None, None] & (oracle == k)] = 0
+        oracle[outside[k][:, None, None] & (oracle == k)] = 0
     lines.append(f"  false voxels outside each true extent removed (oracle): "
-                 f"{np.mean(dice(oracle, t, classes)):.4f}")
+                 f"{mean_dice(oracle):.4f}")
     return lines
 
 
