@@ -79,10 +79,12 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
 
 
 def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
-                 steps: dict | None = None, keep_islands: bool = False):
+                 steps: dict | None = None, keep_islands: bool = False,
+                 ends: dict | None = None):
     """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
     plugin does; return (its RoundResult, ``clock()`` at the first overlay or None).
-    ``steps`` (a dict) receives each stage's steps done, keyed by the stage's value."""
+    ``steps`` (a dict) receives each stage's steps done, ``ends`` each stage's ``clock()``
+    at its last progress event, both keyed by the stage's value."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
                          first_look_steps=FIRST_LOOK_STEPS if init is None else 0,
@@ -93,8 +95,11 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
         nonlocal first
         if first is None and isinstance(ev, PreviewEvent):
             first = clock()
-        if steps is not None and isinstance(ev, ProgressEvent):
-            steps[ev.stage.value] = ev.step
+        if isinstance(ev, ProgressEvent):
+            if steps is not None:
+                steps[ev.stage.value] = ev.step
+            if ends is not None:
+                ends[ev.stage.value] = clock()
 
     result = drive(gen, note)
     return result, first

@@ -104,3 +104,23 @@ def test_tta_probe_views_warp_back_onto_the_slice():
     np.testing.assert_allclose(view_probs([(0.0, 1.0)]), own, rtol=1e-5)
     views = view_probs([(0.0, 1.0), (-10.0, 1.0), (10.0, 1.0)])
     np.testing.assert_allclose(views[..., 12:28, 16:40], own[..., 12:28, 16:40], atol=0.02)
+
+
+def test_round_speed_splits_a_round_by_stage():
+    from benchmarks.round_speed import by_stage, timed_round
+    from semicl.scribbles import user_strokes
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 10:24] = 1
+    image = (mask * 0.6 + rng.normal(0, 0.1, mask.shape)).astype(np.float32)
+    cfg = apply_overrides(preset("quick"), ["members=1", "global_stage.enabled=False",
+                                            "local_stage.enabled=False"])
+    cfg.finetune.set_steps(4)
+    timed, result = timed_round(image, user_strokes(mask, rng), ["background", "a"], 0, cfg)
+    stages = timed["stages"]
+    assert list(stages) == ["finetune", "predict"] and stages["finetune"]["steps"] == 4
+    assert sum(v["s"] for v in stages.values()) <= timed["seconds"] + 0.1
+    assert result.mask.shape == mask.shape
+    assert by_stage(timed).startswith("finetune ") and "(4 steps)" in by_stage(timed)
+    assert by_stage({"seconds": 1.0}) == "–"  # a row written before the split
