@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.scribble_cases import load_case
     from benchmarks.scribbles import apply_overrides, plugin_round
     from semicl.config import preset
+    from semicl.data.normalize import normalize_intensity
+    from semicl.events import drive
     from semicl.training.control import TrainControl
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,14 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = apply_overrides(preset("quick"), args.set)
     cfg.num_threads = args.threads
     t0 = time.perf_counter()
+    # the round trains; its model then predicts once, as the round would (the image
+    # normalised once, then predicted as normalised), keeping the probabilities too
     result, _ = plugin_round(case.image, case.scribbles, case.class_names, case.axis, cfg,
                              TrainControl(preview_slice=int(case.painted[-1])), None,
-                             clock=lambda: time.perf_counter() - t0)
-    probs = result.model.predict(case.image, axis=case.axis).probs
-    print(f"{args.case} draw {args.seed}: Train {np.mean(case.dice(result.mask)):.4f} "
+                             clock=lambda: time.perf_counter() - t0, predict=False)
+    pred = drive(result.model.predict_iter(normalize_intensity(case.image), axis=case.axis,
+                                           normalized=True))
+    print(f"{args.case} draw {args.seed}: Train {np.mean(case.dice(pred.mask)):.4f} "
           f"in {time.perf_counter() - t0:.0f} s")
-    for line in breakdown(np.moveaxis(result.mask, case.axis, 0),
-                          np.moveaxis(probs, case.axis + 1, 1),
+    for line in breakdown(np.moveaxis(pred.mask, case.axis, 0),
+                          np.moveaxis(pred.probs, case.axis + 1, 1),
                           np.moveaxis(case.mask, case.axis, 0), case.painted):
         print(line)
     return 0

@@ -80,15 +80,16 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
 
 def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
                  steps: dict | None = None, keep_islands: bool = False,
-                 ends: dict | None = None):
+                 ends: dict | None = None, predict: bool = True):
     """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
     plugin does; return (its RoundResult, ``clock()`` at the first overlay or None).
     ``steps`` (a dict) receives each stage's steps done, ``ends`` each stage's ``clock()``
-    at its last progress event, both keyed by the stage's value."""
+    at its last progress event, both keyed by the stage's value. ``predict`` False: the
+    round ends with the trained model, without predicting the image (no mask)."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
                          first_look_steps=FIRST_LOOK_STEPS if init is None else 0,
-                         keep_islands=keep_islands)
+                         keep_islands=keep_islands, predict=predict)
     first = None
 
     def note(ev) -> None:
