@@ -53,26 +53,48 @@ def slice_size(train_size: tuple[int, int] | None, shape: tuple[int, ...], axis:
     return (max(train_size[0], plane[0]), max(train_size[1], plane[1]))
 
 
+#: slices a prediction batch holds at most
+MAX_BATCH = 16
+#: on a CPU, a prediction batch holds at most this many pixels (at least one slice): the
+#: round's two networks predicted Colin27 (181 x 217 x 181) in 0.53-0.58 of the time with
+#: 1-2 slices a batch as with 16, whose feature maps lie far out of cache; MSD's small
+#: slices keep 16 (``benchmarks/predict_speed.py``, ``results/predict_speed_cpu.md``)
+CPU_BATCH_PIXELS = 3 * 2**15
+
+
+def prediction_batch(height: int, width: int, device: torch.device) -> int:
+    """Slices of ``height`` x ``width`` a prediction batch holds: :data:`MAX_BATCH` on a
+    GPU; on a CPU as many as fit in :data:`CPU_BATCH_PIXELS`, between 1 and
+    :data:`MAX_BATCH`."""
+    if device.type != "cpu":
+        return MAX_BATCH
+    return max(1, min(MAX_BATCH, CPU_BATCH_PIXELS // max(1, height * width)))
+
+
 def predict_iter(
     net: torch.nn.Module,
     image: np.ndarray,
     *,
     axis: int = 0,
     size: tuple[int, int] | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     device: torch.device | None = None,
     normalized: bool = False,
 ) -> Generator[ProgressEvent, None, Prediction]:
     """Predict ``image`` (H, W) or (Z, Y, X) slice by slice; yields one event per batch.
 
-    ``normalized=True``: ``image`` is already :func:`normalize_intensity`'s output (an
-    interactive round normalises once, for training and prediction alike).
+    ``batch_size``: slices a batch; None = :func:`prediction_batch` of the slice size. ``normalized=True``: ``image`` is already :func:`normalize_intensity`'s output
+    (an interactive round normalises once, for training and prediction alike).
     """
     image = check_image(image)
     device = device or next(net.parameters()).device
     norm = np.asarray(image, np.float32) if normalized else normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, slice_size(size, image.shape, axis))
     n = slices.shape[0]
+    if batch_size is None:
+        batch_size = prediction_batch(*slices.shape[-2:], device)
+    elif batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}.")
     total = (n + batch_size - 1) // batch_size
     chunks: list[np.ndarray] = []
     t0 = time.perf_counter()

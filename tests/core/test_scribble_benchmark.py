@@ -124,3 +124,14 @@ def test_round_speed_splits_a_round_by_stage():
     assert result.mask.shape == mask.shape
     assert by_stage(timed).startswith("finetune ") and "(4 steps)" in by_stage(timed)
     assert by_stage({"seconds": 1.0}) == "–"  # a row written before the split
+
+
+def test_predict_speed_times_each_batch_size_on_the_same_networks():
+    from benchmarks.predict_speed import ensemble, timed
+
+    net = ensemble(3)
+    image = np.random.default_rng(0).normal(size=(5, 24, 24)).astype(np.float32)
+    _, whole, batches = timed(net, image, 0, None)
+    _, pairs, halves = timed(net, image, 0, 2)
+    assert (batches, halves) == (1, 3) and whole.shape == (3, 5, 24, 24)
+    np.testing.assert_allclose(whole, pairs, atol=1e-6)  # the same networks, the same answer

@@ -238,6 +238,28 @@ def test_predict_iter_events():
     assert drive(model.predict_iter(image[2])).mask.shape == image[2].shape
 
 
+def test_prediction_batch_follows_the_slice_size_on_a_cpu(monkeypatch):
+    from semicl import inference
+    from semicl.inference import MAX_BATCH, prediction_batch
+
+    cpu, gpu = torch.device("cpu"), torch.device("meta")
+    budget = inference.CPU_BATCH_PIXELS
+    assert prediction_batch(181, 217, cpu) == budget // (181 * 217) >= 1  # Colin27's slices
+    assert prediction_batch(42, 51, cpu) == MAX_BATCH                   # MSD's: capped
+    assert prediction_batch(2048, 2048, cpu) == 1                       # never none
+    assert prediction_batch(2048, 2048, gpu) == MAX_BATCH               # a GPU: as before
+    # the image is cut into batches of that many slices, with the same answer as explicit ones
+    image, scribbles, _ = synthetic()
+    _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=tiny_config()))
+    monkeypatch.setattr(inference, "CPU_BATCH_PIXELS", 2 * 24 * 24)
+    events, auto = collect(model.predict_iter(image))
+    assert [e.total for e in events] == [3, 3, 3]
+    explicit = drive(model.predict_iter(image, batch_size=5))
+    np.testing.assert_allclose(auto.probs, explicit.probs, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        drive(model.predict_iter(image, batch_size=0))
+
+
 @pytest.mark.parametrize("flip", [False, True])
 def test_flip_setting_reaches_every_stage(flip, monkeypatch):
     import semicl.training.stages as stages

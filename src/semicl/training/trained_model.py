@@ -72,11 +72,11 @@ class TrainedModel:
                    any(m.stopped for m in models), first.finetuned)
 
     def predict_iter(
-        self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16,
+        self, image: np.ndarray, *, axis: int | None = None, batch_size: int | None = None,
         normalized: bool = False,
     ) -> Generator[ProgressEvent, None, Prediction]:
         """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training
-        axis); ``normalized``: see :func:`semicl.inference.predict_iter`. A volume's
+        axis); ``batch_size`` and ``normalized``: see :func:`semicl.inference.predict_iter`. A volume's
         probabilities are then smoothed across slices (``config.slice_smoothing``,
         :mod:`semicl.slice_smoothing`) and the mask is their argmax."""
         axis = self.config.slice_axis if axis is None else axis
@@ -90,7 +90,8 @@ class TrainedModel:
         probs = smooth_across_slices(pred.probs, axis, sigma)
         return Prediction(probs.argmax(0).astype(pred.mask.dtype), probs)
 
-    def predict(self, image: np.ndarray, *, axis: int | None = None, batch_size: int = 16) -> Prediction:
+    def predict(self, image: np.ndarray, *, axis: int | None = None,
+                batch_size: int | None = None) -> Prediction:
         return drive(self.predict_iter(image, axis=axis, batch_size=batch_size))
 
     def save(self, path: str | Path) -> Path:
