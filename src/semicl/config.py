@@ -142,6 +142,13 @@ class FinetuneConfig(StageConfig):
     #: the batch (losses/affinity.py), and its radius
     affinity_weight: float = 1.0
     affinity_radius: int = 2
+    #: strokes: weight of the affinity term's normalised-cut part, relative to its Potts
+    #: cut (losses/affinity.py): a structure's boundary costs in proportion to its size,
+    #: so the term no longer pays a structure to give up its rim. 0.1: MSD 0.672 -> 0.692
+    #: after Train (8 of 10 higher), Colin27 0.677 / 0.628 -> 0.676 / 0.648, EM 0.623 ->
+    #: 0.620, but EM's correction round lower (0.567 / 0.610 against 0.579 / 0.646 on two
+    #: draws): an option, off (docs/benchmarks.md, session 17)
+    affinity_ncut: float = 0.0
     #: strokes: slices *without* strokes added to each batch (affinity and prior only)
     unlabelled_batch: int = 4
     #: strokes: weight of a weak cross-entropy toward background on every unpainted pixel
@@ -196,7 +203,7 @@ class FinetuneConfig(StageConfig):
             raise SemiclError(f"{name}: scale needs 0 < low <= high, crop 0 < low <= high <= 1 "
                               "and rotation_deg >= 0.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight,
-               self.prior_reach, self.keep_previous) < 0 \
+               self.prior_reach, self.keep_previous, self.affinity_ncut) < 0 \
                 or self.affinity_radius < 1 or self.unlabelled_batch < 0 \
                 or min(self.stroke_min_steps, self.retrain_min_steps) < 0 \
                 or not 0 <= self.ema_decay < 1 or not 0 <= self.stroke_fit <= 1:

@@ -89,5 +89,98 @@ def test_bad_arguments_raise():
         AffinityLoss(0)
     with pytest.raises(ValueError, match="sigma_scale"):
         AffinityLoss(1, sigma_scale=0)
+    with pytest.raises(ValueError, match="ncut"):
+        AffinityLoss(1, ncut=-0.1)
     with pytest.raises(ShapeMismatchError, match="share B, H, W"):
         AffinityLoss(1)(torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 4, 5))
+
+
+def reference_ncut(logits, images, radius, sigma_scale, present):
+    """Each class's cut over its own degree volume (over the whole volume when absent),
+    pixel by pixel over every neighbour pair counted once."""
+    p = torch.softmax(logits.double(), 1).numpy()
+    im = images.double().numpy()
+    b, c, h, w = p.shape
+    offs = neighbour_offsets(radius)
+    per_off = {o: [] for o in offs}
+    pairs = []
+    for n in range(b):
+        for y in range(h):
+            for x in range(w):
+                for dy, dx in offs:
+                    yy, xx = y + dy, x + dx
+                    if 0 <= yy < h and 0 <= xx < w:
+                        v = ((im[n, :, y, x] - im[n, :, yy, xx]) ** 2).sum()
+                        per_off[(dy, dx)].append(v)
+                        pairs.append((n, y, x, yy, xx, v))
+    mean_sq = np.mean([np.mean(v) for v in per_off.values()])
+    cut, vol = np.zeros(c), np.zeros(c)
+    for n, y, x, yy, xx, v in pairs:
+        d2 = (yy - y) ** 2 + (xx - x) ** 2
+        wgt = math.exp(-v / (2 * sigma_scale ** 2 * mean_sq)) * math.exp(-d2 / (2 * radius ** 2))
+        a, b_ = p[n, :, y, x], p[n, :, yy, xx]
+        cut += wgt * (a * (1 - b_) + b_ * (1 - a))
+        vol += wgt * (a + b_)
+    return float(np.mean(cut / np.where(present, vol, vol.sum())))
+
+
+@pytest.mark.parametrize("present", [[True, True, True], [True, False, True]])
+def test_normalised_cut_part_matches_the_slow_reference(present):
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 3, 6, 7, generator=g)
+    images = torch.rand(2, 1, 6, 7, generator=g)
+    potts = float(AffinityLoss(2, sigma_scale=0.7)(logits, images))
+    mixed = AffinityLoss(2, sigma_scale=0.7, ncut=0.5)(logits, images, torch.tensor(present))
+    want = reference_ncut(logits, images, 2, 0.7, np.array(present))
+    assert float(mixed) == pytest.approx(potts + 0.5 * want, rel=1e-5)
+
+
+def test_normalised_cut_no_longer_pays_a_structure_to_give_up_its_rim():
+    """On a flat image the Potts cut is lower for a smaller square (shorter boundary); the
+    normalised cut is lower for the larger one (boundary over size)."""
+    images = 0.5 + 0.01 * torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+
+    def square(half):
+        logits = torch.full((1, 2, 24, 24), -20.0)
+        logits[:, 0] = 20.0
+        logits[:, 1, 12 - half:12 + half, 12 - half:12 + half] = 40.0
+        return logits
+
+    potts, ncut_only = AffinityLoss(2), AffinityLoss(2, ncut=1.0)
+    small, large = square(4), square(6)
+    assert float(potts(small, images)) < float(potts(large, images))
+    ncut = [float(ncut_only(x, images)) - float(potts(x, images)) for x in (small, large)]
+    assert ncut[1] < ncut[0]
+    # one class everywhere, the other absent from the batch's strokes: nothing is cut, and
+    # the absent class is not measured against its own (vanishing) volume
+    assert float(ncut_only(square(0), images, torch.tensor([True, False]))) == \
+        pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_normalised_cut_knows_which_classes_a_batch_paints(monkeypatch):
+    """From strokes the affinity term gets the config's normalised-cut weight and, each
+    step, the classes painted in the batch (here: background and disk, both painted)."""
+    import dataclasses
+
+    from semicl.interactive import prepare_image_data
+    from semicl.losses import affinity as affinity_module
+    from semicl.models.network import SegmentationNet
+    from semicl.training.stages import run_finetune
+    from test_step_options import image_with_strokes  # tests/core is on sys.path
+    from test_training import collect, tiny_config
+
+    seen = []
+    real = affinity_module.AffinityLoss.forward
+
+    def spy(self, logits, images, present=None):
+        seen.append((self.ncut, None if present is None else present.tolist()))
+        return real(self, logits, images, present)
+
+    monkeypatch.setattr(affinity_module.AffinityLoss, "forward", spy)
+    data = prepare_image_data(*image_with_strokes(), ["background", "disk"])
+    cfg = dataclasses.replace(tiny_config().finetune, steps=3, epochs=None, min_steps=0,
+                              labels="strokes", affinity_weight=1.0, affinity_ncut=0.25)
+    net = SegmentationNet(tiny_config().model, data.num_classes)
+    collect(run_finetune(net, data, cfg, device=torch.device("cpu"), amp=False,
+                         generator=torch.Generator().manual_seed(0)))
+    assert seen and all(s == (0.25, [True, True]) for s in seen), seen

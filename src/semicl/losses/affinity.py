@@ -17,6 +17,21 @@ and stop at edges — what a person means by a stroke. With ``p`` the softmax (B
 (one setting serves MR, EM and photographs whatever their contrast). Pairs that leave
 the image are skipped. The loss lies in ``[0, 1]``; it is 0 for a constant one-hot prediction,
 so it is only ever used beside a supervised term.
+
+This Potts-type cut shrinks what it is not held to: a structure that gives up its rim
+lowers the cut, whatever its size (the "shrinking bias" of graph-cut segmentation). A
+**normalised cut** part (Shi and Malik 2000; as a loss, Tang et al., CVPR 2018) divides
+each class's cut by that class's own volume instead of the whole batch's::
+
+    cut_k = sum_{i,d} w_{i,d} (p_ik (1 - p_jk) + p_jk (1 - p_ik)),  j = i + d
+    vol_k = sum_{i,d} w_{i,d} (p_ik + p_jk)
+    ncut  = mean_k cut_k / vol_k
+
+so a structure's boundary costs in proportion to its size and giving up its rim no
+longer pays; ``ncut`` weighs it against the Potts term (``loss = potts + ncut * ncut``).
+Only classes ``present`` (painted in the batch) get their own volume: a class absent
+from a batch has a vanishing volume, and its ratio would pull it up everywhere; its cut
+is divided by the batch's whole volume (``sum_k vol_k``), as in the Potts term.
 """
 
 from __future__ import annotations
@@ -59,23 +74,30 @@ class AffinityLoss(nn.Module):
         Neighbourhood radius in pixels (>= 1).
     sigma_scale : float
         Intensity kernel width, in units of the RMS neighbour difference (> 0).
+    ncut : float
+        Weight (>= 0) of the normalised-cut part, relative to the Potts term.
     """
 
-    def __init__(self, radius: int = 2, sigma_scale: float = 1.0) -> None:
+    def __init__(self, radius: int = 2, sigma_scale: float = 1.0, ncut: float = 0.0) -> None:
         super().__init__()
         if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
             raise ValueError(f"radius must be an integer >= 1, got {radius!r}.")
         if not (isinstance(sigma_scale, (int, float)) and math.isfinite(sigma_scale)
                 and sigma_scale > 0):
             raise ValueError(f"sigma_scale must be a finite number > 0, got {sigma_scale!r}.")
-        self.radius, self.sigma_scale = radius, float(sigma_scale)
+        if not (isinstance(ncut, (int, float)) and math.isfinite(ncut) and ncut >= 0):
+            raise ValueError(f"ncut must be a finite number >= 0, got {ncut!r}.")
+        self.radius, self.sigma_scale, self.ncut = radius, float(sigma_scale), float(ncut)
         self.offsets = neighbour_offsets(radius)
 
     def extra_repr(self) -> str:
-        return f"radius={self.radius}, sigma_scale={self.sigma_scale}"
+        return f"radius={self.radius}, sigma_scale={self.sigma_scale}, ncut={self.ncut}"
 
-    def forward(self, logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """Loss of ``logits`` (B, C, H, W) on ``images`` (B, K, H, W), K >= 1 channels."""
+    def forward(self, logits: torch.Tensor, images: torch.Tensor,
+                present: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss of ``logits`` (B, C, H, W) on ``images`` (B, K, H, W), K >= 1 channels;
+        ``present``: bool (C,), the classes painted in the batch (default: all), for the
+        normalised-cut part."""
         if logits.dim() != 4 or images.dim() != 4 or logits.shape[0] != images.shape[0] \
                 or logits.shape[2:] != images.shape[2:]:
             raise ShapeMismatchError(
@@ -91,9 +113,20 @@ class AffinityLoss(nn.Module):
             two_s2 = 2 * (self.sigma_scale ** 2) * mean_sq.clamp_min(1e-12)
             num = p.new_zeros(())
             den = p.new_zeros(())
+            cut = vol = p.new_zeros(p.shape[1])
             for (dy, dx), s in zip(self.offsets, sq):
                 w = torch.exp(-s / two_s2) * math.exp(-(dy * dy + dx * dx) / (2 * self.radius ** 2))
                 pa, pb = _pairs(p, dy, dx)
                 num = num + (w * (1 - (pa * pb).sum(1))).sum()
                 den = den + w.sum()
-            return num / den.clamp_min(1e-12)
+                if self.ncut > 0:
+                    wc = w[:, None]
+                    cut = cut + (wc * (pa * (1 - pb) + pb * (1 - pa))).sum((0, 2, 3))
+                    vol = vol + (wc * (pa + pb)).sum((0, 2, 3))
+            potts = num / den.clamp_min(1e-12)
+            if self.ncut == 0:
+                return potts
+            if present is None:
+                present = torch.ones_like(vol, dtype=torch.bool)
+            own = torch.where(present.to(vol.device), vol, vol.sum()).clamp_min(1e-12)
+            return potts + self.ncut * (cut / own).mean()

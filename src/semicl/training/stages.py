@@ -206,7 +206,8 @@ def run_finetune(
     intensity = IntensityAugment() if augment else None
     strokes = cfg.from_strokes(data.targets)
     criterion = PartialCEDiceLoss(data.num_classes, dice_weight=0.0 if strokes else cfg.dice_weight)
-    affinity = AffinityLoss(cfg.affinity_radius) if strokes and cfg.affinity_weight > 0 else None
+    affinity = AffinityLoss(cfg.affinity_radius, ncut=cfg.affinity_ncut) \
+        if strokes and cfg.affinity_weight > 0 else None
     prior = cfg.background_prior if strokes else 0.0
     keep = cfg.keep_previous if strokes and teacher is not None else 0.0
     extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0 or keep > 0) \
@@ -247,7 +248,8 @@ def run_finetune(
         logits = segment(x).float()
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
-            loss = loss + cfg.affinity_weight * affinity(logits, x)
+            painted = torch.bincount(y[y >= 0], minlength=logits.shape[1]) > 0
+            loss = loss + cfg.affinity_weight * affinity(logits, x, painted[: logits.shape[1]])
         if prior > 0 or keep > 0:
             unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
                                    device=logits.device)
