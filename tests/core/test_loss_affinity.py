@@ -11,11 +11,11 @@ from semicl.losses import AffinityLoss
 from semicl.losses.affinity import neighbour_offsets
 
 
-def reference(logits, images, radius, sigma_scale):
-    """Pixel-by-pixel loops over every ordered pair counted once (i before j)."""
-    p = torch.softmax(logits.double(), 1).numpy()
+def weighted_pairs(images, radius, sigma_scale):
+    """Every neighbour pair counted once (i before j), pixel by pixel: a list of
+    ``(n, y, x, yy, xx, weight)``."""
     im = images.double().numpy()
-    b, _, h, w = p.shape
+    b, _, h, w = im.shape
     offs = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
             if 0 < dy * dy + dx * dx <= radius * radius and (dy, dx) > (0, 0)]
     sq = []
@@ -31,10 +31,19 @@ def reference(logits, images, radius, sigma_scale):
     for (n, y, x, yy, xx), v in sq:
         per_off.setdefault((yy - y, xx - x), []).append(v)
     mean_sq = np.mean([np.mean(v) for v in per_off.values()])
-    num = den = 0.0
+    out = []
     for (n, y, x, yy, xx), v in sq:
         d2 = (yy - y) ** 2 + (xx - x) ** 2
         wgt = math.exp(-v / (2 * sigma_scale ** 2 * mean_sq)) * math.exp(-d2 / (2 * radius ** 2))
+        out.append((n, y, x, yy, xx, wgt))
+    return out
+
+
+def reference(logits, images, radius, sigma_scale):
+    """The Potts cut, from :func:`weighted_pairs`."""
+    p = torch.softmax(logits.double(), 1).numpy()
+    num = den = 0.0
+    for n, y, x, yy, xx, wgt in weighted_pairs(images, radius, sigma_scale):
         num += wgt * (1 - (p[n, :, y, x] * p[n, :, yy, xx]).sum())
         den += wgt
     return num / den
@@ -97,27 +106,10 @@ def test_bad_arguments_raise():
 
 def reference_ncut(logits, images, radius, sigma_scale, present):
     """Each class's cut over its own degree volume (over the whole volume when absent),
-    pixel by pixel over every neighbour pair counted once."""
+    from :func:`weighted_pairs`."""
     p = torch.softmax(logits.double(), 1).numpy()
-    im = images.double().numpy()
-    b, c, h, w = p.shape
-    offs = neighbour_offsets(radius)
-    per_off = {o: [] for o in offs}
-    pairs = []
-    for n in range(b):
-        for y in range(h):
-            for x in range(w):
-                for dy, dx in offs:
-                    yy, xx = y + dy, x + dx
-                    if 0 <= yy < h and 0 <= xx < w:
-                        v = ((im[n, :, y, x] - im[n, :, yy, xx]) ** 2).sum()
-                        per_off[(dy, dx)].append(v)
-                        pairs.append((n, y, x, yy, xx, v))
-    mean_sq = np.mean([np.mean(v) for v in per_off.values()])
-    cut, vol = np.zeros(c), np.zeros(c)
-    for n, y, x, yy, xx, v in pairs:
-        d2 = (yy - y) ** 2 + (xx - x) ** 2
-        wgt = math.exp(-v / (2 * sigma_scale ** 2 * mean_sq)) * math.exp(-d2 / (2 * radius ** 2))
+    cut, vol = np.zeros(p.shape[1]), np.zeros(p.shape[1])
+    for n, y, x, yy, xx, wgt in weighted_pairs(images, radius, sigma_scale):
         a, b_ = p[n, :, y, x], p[n, :, yy, xx]
         cut += wgt * (a * (1 - b_) + b_ * (1 - a))
         vol += wgt * (a + b_)
