@@ -83,8 +83,9 @@ def predict_iter(
 ) -> Generator[ProgressEvent, None, Prediction]:
     """Predict ``image`` (H, W) or (Z, Y, X) slice by slice; yields one event per batch.
 
-    ``batch_size``: slices a batch; None = :func:`prediction_batch` of the slice size. ``normalized=True``: ``image`` is already :func:`normalize_intensity`'s output
-    (an interactive round normalises once, for training and prediction alike).
+    ``batch_size``: slices a batch; None = :func:`prediction_batch` of the slice size.
+    ``normalized=True``: ``image`` is already :func:`normalize_intensity`'s output (an
+    interactive round normalises once, for training and prediction alike).
     """
     image = check_image(image)
     device = device or next(net.parameters()).device

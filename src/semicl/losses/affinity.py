@@ -28,7 +28,8 @@ each class's cut by that class's own volume instead of the whole batch's::
     ncut  = mean_k cut_k / vol_k
 
 so a structure's boundary costs in proportion to its size and giving up its rim no
-longer pays; ``ncut`` weighs it against the Potts term (``loss = potts + ncut * ncut``).
+longer pays. The weight ``ncut`` sets it beside the Potts term:
+``loss = potts + ncut * mean_k cut_k / vol_k``.
 Only classes ``present`` (painted in the batch) get their own volume: a class absent
 from a batch has a vanishing volume, and its ratio would pull it up everywhere; its cut
 is divided by the batch's whole volume (``sum_k vol_k``), as in the Potts term.

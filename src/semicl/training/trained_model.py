@@ -76,8 +76,8 @@ class TrainedModel:
         normalized: bool = False,
     ) -> Generator[ProgressEvent, None, Prediction]:
         """Predict a 2-D image or 3-D volume slice-wise along ``axis`` (default: the training
-        axis); ``batch_size`` and ``normalized``: see :func:`semicl.inference.predict_iter`. A volume's
-        probabilities are then smoothed across slices (``config.slice_smoothing``,
+        axis); ``batch_size`` and ``normalized``: see :func:`semicl.inference.predict_iter`.
+        A volume's probabilities are then smoothed across slices (``config.slice_smoothing``,
         :mod:`semicl.slice_smoothing`) and the mask is their argmax."""
         axis = self.config.slice_axis if axis is None else axis
         pred = yield from predict_iter(
