@@ -31,16 +31,16 @@ from benchmarks.round_speed import CASES, load
 OUT = Path(__file__).parent / "results" / "predict_speed_cpu.md"
 
 
-def ensemble(classes: int, members: int = 2) -> torch.nn.Module:
-    """``members`` freshly initialised batch-normed networks averaged, in eval mode."""
+def ensemble(classes: int) -> torch.nn.Module:
+    """Two freshly initialised batch-normed networks averaged (the round's model), in eval
+    mode."""
     from semicl.config import ModelConfig
     from semicl.models.ensemble import NetEnsemble
     from semicl.models.network import SegmentationNet
 
     torch.manual_seed(0)
-    nets = [SegmentationNet(ModelConfig(norm="batch"), classes) for _ in range(members)]
-    net = nets[0] if members == 1 else NetEnsemble(nets)
-    return net.eval()
+    return NetEnsemble([SegmentationNet(ModelConfig(norm="batch"), classes)
+                        for _ in range(2)]).eval()
 
 
 def timed(net, image: np.ndarray, axis: int, batch: int | None) -> tuple[float, np.ndarray, int]:
@@ -48,11 +48,11 @@ def timed(net, image: np.ndarray, axis: int, batch: int | None) -> tuple[float, 
     from semicl.events import drive
     from semicl.inference import predict_iter
 
-    batches = []
+    total = {}
     t0 = time.perf_counter()
-    gen = predict_iter(net, image, axis=axis, batch_size=batch)
-    pred = drive(gen, on_event=lambda e: batches.append(e.total))
-    return time.perf_counter() - t0, pred.probs, batches[-1]
+    pred = drive(predict_iter(net, image, axis=axis, batch_size=batch),
+                 on_event=lambda e: total.update(batches=e.total))
+    return time.perf_counter() - t0, pred.probs, total["batches"]
 
 
 def one(name: str, data: str | None, batches: list[str], repeats: int) -> list[dict]:

@@ -248,8 +248,10 @@ def run_finetune(
         logits = segment(x).float()
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
-            painted = torch.bincount(y[y >= 0], minlength=logits.shape[1]) > 0
-            loss = loss + cfg.affinity_weight * affinity(logits, x, painted[: logits.shape[1]])
+            # the normalised-cut part (off by default) needs the classes painted in the batch
+            painted = (torch.bincount(y[y >= 0], minlength=logits.shape[1])[: logits.shape[1]] > 0
+                       if affinity.ncut > 0 else None)
+            loss = loss + cfg.affinity_weight * affinity(logits, x, painted)
         if prior > 0 or keep > 0:
             unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
                                    device=logits.device)
