@@ -24,6 +24,7 @@ import numpy as np
 from benchmarks.le_data import data_root, load_colin, load_em
 from semicl.experiments.split import HELD_OUT_FRACTION, choose_split
 from semicl.io.msd import load_msd
+from semicl.labels import mask_to_scribbles
 from semicl.metrics import dice_per_class
 from semicl.scribbles import choose_slices, scribble_volume
 
@@ -53,6 +54,23 @@ class Case:
         p = np.take(np.asarray(pred), self.rest, self.axis).astype(np.int64)
         g = np.take(self.mask, self.rest, self.axis).astype(np.int64)
         return [float(v) for v in dice_per_class(p, g, len(self.class_names))]
+
+    def dice_painted(self, pred: np.ndarray) -> list[float]:
+        """Per-class Dice pooled over the slices painted at the start (every pixel of them):
+        how much of a painted slice its strokes get across (session 19)."""
+        p = np.take(np.asarray(pred), self.painted, self.axis).astype(np.int64)
+        g = np.take(self.mask, self.painted, self.axis).astype(np.int64)
+        return [float(v) for v in dice_per_class(p, g, len(self.class_names))]
+
+    def whole_slices(self) -> np.ndarray:
+        """Scribbles with the painted slices painted completely (every pixel its true
+        class) and the others unpainted: the diagnostic that tells what the strokes leave
+        out from what the slices between them do."""
+        out = np.zeros_like(self.scribbles)
+        idx = [slice(None)] * self.mask.ndim
+        idx[self.axis] = self.painted
+        out[tuple(idx)] = mask_to_scribbles(self.mask[tuple(idx)])
+        return out
 
     def volume_ratio(self, pred: np.ndarray) -> list[float]:
         """Predicted / true voxels of each structure on :attr:`rest` (1 = right amount;

@@ -16,6 +16,9 @@ For each case (``scribble_cases.py``) and seed of the stroke draw, in one proces
 Rows go to ``<out>/results.jsonl`` (one per case x seed x variant); ``--report`` writes
 ``<out>/report.md`` and ``<out>/curves.png`` from them. Variants are the shipped preset
 plus ``--set key=value`` overrides (``finetune.affinity_weight=0``), named by ``--label``.
+Each network row also scores the painted slices themselves (``dice_painted``);
+``--whole-slices`` paints the chosen slices completely instead of stroking them, a
+diagnostic of what the strokes leave out (write its rows to their own ``--out``).
 
     python benchmarks/scribbles.py --cases colin27:k5 msd:5 --seeds 0 1 --rounds 3
     python benchmarks/scribbles.py --report
@@ -140,16 +143,20 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
     seconds = time.perf_counter() - t0 - paused[0]
     d = case.dice(result.mask)
     curve.append((round(seconds, 1), mean(d)))
-    return ({"dice": d, "mean": mean(d), "seconds": round(seconds, 2), "curve": curve,
+    return ({"dice": d, "mean": mean(d), "dice_painted": case.dice_painted(result.mask),
+             "seconds": round(seconds, 2), "curve": curve,
              "volume_ratio": case.volume_ratio(result.mask), "steps": steps,
              "first_overlay_s": None if first_overlay is None else round(first_overlay, 2)},
             result.model, result.mask)
 
 
 def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
-             curve_every: float, keep_islands: bool = False) -> dict:
+             curve_every: float, keep_islands: bool = False, whole_slices: bool = False) -> dict:
     rng = np.random.default_rng([seed, 2])
+    if whole_slices:
+        case.scribbles = case.whole_slices()
     row = {"case": case.name, "seed": seed, "label": label, "axis": case.axis,
+           "whole_slices": whole_slices,
            "painted_slices": [int(i) for i in case.painted],
            "painted_share": painted_share(case.scribbles), "classes": case.class_names[1:],
            "config": cfg.to_dict(), "keep_islands": keep_islands, **machine_info()}
@@ -189,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--keep-islands", action="store_true",
                     help="rounds keep only the pieces touching a stroke (the plugin's option)")
+    ap.add_argument("--whole-slices", action="store_true",
+                    help="paint the chosen slices completely instead of stroking them (a "
+                         "diagnostic: what the strokes leave out; pair it with "
+                         "--set 'finetune.labels=\"strokes\"' to keep the strokes' recipe)")
     ap.add_argument("--report", action="store_true", help="only write the report from the rows")
     args = ap.parse_args(argv)
     if args.report:
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             case = load_case(name, seed, args.data)
             print(f"{name} seed {seed} [{args.label}]: painted {list(case.painted)}", flush=True)
             row = run_case(case, seed, cfg, args.label, args.rounds, args.curve_every,
-                           args.keep_islands)
+                           args.keep_islands, args.whole_slices)
             with open(args.out / "results.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
     return 0

@@ -36,6 +36,24 @@ def test_case_scores_only_unpainted_slices_and_counts_false_positives():
     assert case.volume_ratio(pred) == [2.0]
 
 
+def test_whole_slices_paint_the_chosen_slices_completely_and_are_scored_apart():
+    mask = np.zeros((4, 5, 5), np.uint8)
+    mask[1:3, 1:3, 1:4] = 1
+    mask[1, 4, 4] = 2
+    strokes = np.zeros_like(mask)
+    strokes[1, 2, 2] = 2
+    case = Case("t", np.zeros(mask.shape), mask, ["bg", "a", "b"], 0, np.array([1, 3]),
+                strokes)
+    whole = case.whole_slices()
+    assert np.array_equal(whole[[1, 3]], mask[[1, 3]] + 1)  # background 1, class c -> c + 1
+    assert not whole[[0, 2]].any() and strokes[1, 0, 0] == 0  # the case's own strokes kept
+    pred = mask.copy()
+    pred[2] = 0  # an unpainted slice wrong: the painted score does not see it
+    assert case.dice_painted(pred) == [1.0, 1.0] and case.dice(pred)[0] < 1.0
+    pred[1, 1, 1] = 0
+    assert case.dice_painted(pred)[0] == pytest.approx(2 * 5 / (5 + 6))
+
+
 def _row(label, seed, forest, curve, rounds=()):
     net = [{"dice": [curve[-1][1]], "mean": curve[-1][1], "seconds": curve[-1][0],
             "curve": curve, "first_overlay_s": 2.0}]
