@@ -51,15 +51,16 @@ class Case:
 
     def dice(self, pred: np.ndarray) -> list[float]:
         """Per-class Dice (foreground classes) pooled over :attr:`rest`."""
-        p = np.take(np.asarray(pred), self.rest, self.axis).astype(np.int64)
-        g = np.take(self.mask, self.rest, self.axis).astype(np.int64)
-        return [float(v) for v in dice_per_class(p, g, len(self.class_names))]
+        return self._dice_on(self.rest, pred)
 
     def dice_painted(self, pred: np.ndarray) -> list[float]:
         """Per-class Dice pooled over the slices painted at the start (every pixel of them):
         how much of a painted slice its strokes get across (session 19)."""
-        p = np.take(np.asarray(pred), self.painted, self.axis).astype(np.int64)
-        g = np.take(self.mask, self.painted, self.axis).astype(np.int64)
+        return self._dice_on(self.painted, pred)
+
+    def _dice_on(self, slices: np.ndarray, pred: np.ndarray) -> list[float]:
+        p = np.take(np.asarray(pred), slices, self.axis).astype(np.int64)
+        g = np.take(self.mask, slices, self.axis).astype(np.int64)
         return [float(v) for v in dice_per_class(p, g, len(self.class_names))]
 
     def whole_slices(self) -> np.ndarray:

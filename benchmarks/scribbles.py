@@ -27,6 +27,7 @@ diagnostic of what the strokes leave out (write its rows to their own ``--out``)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -154,7 +155,7 @@ def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
              curve_every: float, keep_islands: bool = False, whole_slices: bool = False) -> dict:
     rng = np.random.default_rng([seed, 2])
     if whole_slices:
-        case.scribbles = case.whole_slices()
+        case = dataclasses.replace(case, scribbles=case.whole_slices())
     row = {"case": case.name, "seed": seed, "label": label, "axis": case.axis,
            "whole_slices": whole_slices,
            "painted_slices": [int(i) for i in case.painted],
