@@ -144,11 +144,12 @@ class FinetuneConfig(StageConfig):
     affinity_radius: int = 2
     #: strokes: weight of the affinity term's normalised-cut part, relative to its Potts
     #: cut (losses/affinity.py): a structure's boundary costs in proportion to its size,
-    #: so the term no longer pays a structure to give up its rim. 0.1: MSD 0.672 -> 0.692
-    #: after Train (8 of 10 higher), Colin27 0.677 / 0.628 -> 0.676 / 0.648, EM 0.623 ->
-    #: 0.620, but EM's correction round lower (0.567 / 0.610 against 0.579 / 0.646 on two
-    #: draws): an option, off (docs/benchmarks.md, session 17)
-    affinity_ncut: float = 0.0
+    #: so the term no longer pays a structure to give up its rim. 0.1 against 0: after
+    #: Train MSD +0.020 (10 runs, 8 higher) and +0.025 on five volumes never used to tune
+    #: it (8 of 10), Colin27 k5 0.677 / 0.628 -> 0.712 / 0.637 (after three rounds 0.793 /
+    #: 0.789 -> 0.818 / 0.799), EM k1 0.623 -> 0.617 over eight stroke draws (5 higher);
+    #: 0 = the Potts cut alone (docs/benchmarks.md, sessions 17, 19, 20)
+    affinity_ncut: float = 0.1
     #: strokes: slices *without* strokes added to each batch (affinity and prior only)
     unlabelled_batch: int = 4
     #: strokes: weight of a weak cross-entropy toward background on every unpainted pixel
