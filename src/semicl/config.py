@@ -148,7 +148,8 @@ class FinetuneConfig(StageConfig):
     #: Train MSD +0.020 (10 runs, 8 higher) and +0.025 on five volumes never used to tune
     #: it (8 of 10), Colin27 k5 0.677 / 0.628 -> 0.712 / 0.637 (after three rounds 0.793 /
     #: 0.789 -> 0.818 / 0.799), EM k1 0.623 -> 0.617 over eight stroke draws (5 higher);
-    #: 0 = the Potts cut alone (docs/benchmarks.md, sessions 17, 19, 20)
+    #: against it, Colin27 k3 0.587 / 0.487 -> 0.591 / 0.420 (over-paints with three painted
+    #: slices). 0 = the Potts cut alone (docs/benchmarks.md, sessions 17, 19, 20)
     affinity_ncut: float = 0.1
     #: strokes: slices *without* strokes added to each batch (affinity and prior only)
     unlabelled_batch: int = 4
