@@ -131,6 +131,19 @@ def test_normalised_cut_part_matches_the_slow_reference(present):
     assert float(mixed) == pytest.approx(potts + 0.5 * want, rel=1e-5)
 
 
+def flat_image():
+    """A 24 x 24 image of one grey level, faint noise on it."""
+    return 0.5 + 0.01 * torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+
+
+def square(half):
+    """Logits (1, 2, 24, 24): class 1 on a centred square of half-side ``half``."""
+    logits = torch.full((1, 2, 24, 24), -20.0)
+    logits[:, 0] = 20.0
+    logits[:, 1, 12 - half:12 + half, 12 - half:12 + half] = 40.0
+    return logits
+
+
 def test_normalised_cut_within_a_zone_matches_the_slow_reference():
     """The zone (where strokes support a structure) weighs each pair of a structure's
     normalised cut by its value at both pixels; the background's and the Potts part are
@@ -157,13 +170,7 @@ def test_normalised_cut_within_a_zone_matches_the_slow_reference():
 def test_outside_the_zone_the_normalised_cut_no_longer_grows_a_structure():
     """On a flat image the normalised cut pays a structure to grow; with the zone on the
     square's own pixels only, a square that grows past it costs more, not less."""
-    images = 0.5 + 0.01 * torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
-
-    def square(half):
-        logits = torch.full((1, 2, 24, 24), -20.0)
-        logits[:, 0] = 20.0
-        logits[:, 1, 12 - half:12 + half, 12 - half:12 + half] = 40.0
-        return logits
+    images = flat_image()
 
     zone = torch.zeros(1, 24, 24)
     zone[:, 8:16, 8:16] = 1.0  # the strokes support the square of half-side 4
@@ -177,13 +184,7 @@ def test_outside_the_zone_the_normalised_cut_no_longer_grows_a_structure():
 def test_normalised_cut_no_longer_pays_a_structure_to_give_up_its_rim():
     """On a flat image the Potts cut is lower for a smaller square (shorter boundary); the
     normalised cut is lower for the larger one (boundary over size)."""
-    images = 0.5 + 0.01 * torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
-
-    def square(half):
-        logits = torch.full((1, 2, 24, 24), -20.0)
-        logits[:, 0] = 20.0
-        logits[:, 1, 12 - half:12 + half, 12 - half:12 + half] = 40.0
-        return logits
+    images = flat_image()
 
     potts, ncut_only = AffinityLoss(2), AffinityLoss(2, ncut=1.0)
     small, large = square(4), square(6)
