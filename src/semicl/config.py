@@ -151,10 +151,6 @@ class FinetuneConfig(StageConfig):
     #: against it, Colin27 k3 0.587 / 0.487 -> 0.591 / 0.420 (over-paints with three painted
     #: slices). 0 = the Potts cut alone (docs/benchmarks.md, sessions 17, 19, 20)
     affinity_ncut: float = 0.1
-    #: strokes: the normalised-cut part only within a structure's reach of its strokes
-    #: (where the background prior is lifted, ``prior_reach``; losses/affinity.py); off:
-    #: on every pixel of the batch
-    affinity_ncut_zone: bool = False
     #: strokes: slices *without* strokes added to each batch (affinity and prior only)
     unlabelled_batch: int = 4
     #: strokes: weight of a weak cross-entropy toward background on every unpainted pixel

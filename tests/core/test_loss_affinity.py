@@ -104,19 +104,15 @@ def test_bad_arguments_raise():
         AffinityLoss(1)(torch.zeros(1, 2, 4, 4), torch.zeros(1, 1, 4, 5))
 
 
-def reference_ncut(logits, images, radius, sigma_scale, present, zone=None):
+def reference_ncut(logits, images, radius, sigma_scale, present):
     """Each class's cut over its own degree volume (over the whole volume when absent),
-    from :func:`weighted_pairs`; with a ``zone`` (B, H, W), each pair of a structure class
-    (not class 0, the background) weighed by the zone at both its pixels."""
+    from :func:`weighted_pairs`."""
     p = torch.softmax(logits.double(), 1).numpy()
     cut, vol = np.zeros(p.shape[1]), np.zeros(p.shape[1])
     for n, y, x, yy, xx, wgt in weighted_pairs(images, radius, sigma_scale):
-        wk = np.full(p.shape[1], wgt)
-        if zone is not None:  # the structures' pairs only within the zone
-            wk[1:] *= float(zone[n, y, x]) * float(zone[n, yy, xx])
         a, b_ = p[n, :, y, x], p[n, :, yy, xx]
-        cut += wk * (a * (1 - b_) + b_ * (1 - a))
-        vol += wk * (a + b_)
+        cut += wgt * (a * (1 - b_) + b_ * (1 - a))
+        vol += wgt * (a + b_)
     return float(np.mean(cut / np.where(present, vol, vol.sum())))
 
 
@@ -131,60 +127,16 @@ def test_normalised_cut_part_matches_the_slow_reference(present):
     assert float(mixed) == pytest.approx(potts + 0.5 * want, rel=1e-5)
 
 
-def flat_image():
-    """A 24 x 24 image of one grey level, faint noise on it."""
-    return 0.5 + 0.01 * torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
-
-
-def square(half):
-    """Logits (1, 2, 24, 24): class 1 on a centred square of half-side ``half``."""
-    logits = torch.full((1, 2, 24, 24), -20.0)
-    logits[:, 0] = 20.0
-    logits[:, 1, 12 - half:12 + half, 12 - half:12 + half] = 40.0
-    return logits
-
-
-def test_normalised_cut_within_a_zone_matches_the_slow_reference():
-    """The zone (where strokes support a structure) weighs each pair of a structure's
-    normalised cut by its value at both pixels; the background's and the Potts part are
-    left on every pair; a zone of ones is no zone."""
-    g = torch.Generator().manual_seed(4)
-    logits = torch.randn(2, 3, 6, 7, generator=g)
-    images = torch.rand(2, 1, 6, 7, generator=g)
-    zone = (torch.rand(2, 6, 7, generator=g) > 0.4).float()
-    zone[0, 0, 0] = 0.5  # a pixel where the geometry interpolated the zone's edge
-    present = np.array([True, False, True])
-    loss = AffinityLoss(2, sigma_scale=0.7, ncut=0.5)
-    potts = float(AffinityLoss(2, sigma_scale=0.7)(logits, images))
-    got = float(loss(logits, images, torch.tensor(present), zone))
-    want = reference_ncut(logits, images, 2, 0.7, present, zone.numpy())
-    assert got == pytest.approx(potts + 0.5 * want, rel=1e-5)
-    assert want != pytest.approx(reference_ncut(logits, images, 2, 0.7, present), rel=1e-3)
-    everywhere = float(loss(logits, images, torch.tensor(present)))
-    assert float(loss(logits, images, torch.tensor(present), torch.ones(2, 6, 7))) == \
-        pytest.approx(everywhere, rel=1e-6)
-    with pytest.raises(ShapeMismatchError, match="zone"):
-        loss(logits, images, None, torch.ones(2, 6, 6))
-
-
-def test_outside_the_zone_the_normalised_cut_no_longer_grows_a_structure():
-    """On a flat image the normalised cut pays a structure to grow; with the zone on the
-    square's own pixels only, a square that grows past it costs more, not less."""
-    images = flat_image()
-
-    zone = torch.zeros(1, 24, 24)
-    zone[:, 8:16, 8:16] = 1.0  # the strokes support the square of half-side 4
-    loss = AffinityLoss(2, ncut=1.0)
-    present = torch.tensor([True, True])
-    assert float(loss(square(5), images, present)) < float(loss(square(4), images, present))
-    assert float(loss(square(5), images, present, zone)) > \
-        float(loss(square(4), images, present, zone))
-
-
 def test_normalised_cut_no_longer_pays_a_structure_to_give_up_its_rim():
     """On a flat image the Potts cut is lower for a smaller square (shorter boundary); the
     normalised cut is lower for the larger one (boundary over size)."""
-    images = flat_image()
+    images = 0.5 + 0.01 * torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+
+    def square(half):
+        logits = torch.full((1, 2, 24, 24), -20.0)
+        logits[:, 0] = 20.0
+        logits[:, 1, 12 - half:12 + half, 12 - half:12 + half] = 40.0
+        return logits
 
     potts, ncut_only = AffinityLoss(2), AffinityLoss(2, ncut=1.0)
     small, large = square(4), square(6)
@@ -209,30 +161,18 @@ def test_the_normalised_cut_knows_which_classes_a_batch_paints(monkeypatch):
     from test_step_options import image_with_strokes  # tests/core is on sys.path
     from test_training import collect, tiny_config
 
-    seen, zones = [], []
+    seen = []
     real = affinity_module.AffinityLoss.forward
 
-    def spy(self, logits, images, present=None, zone=None):
+    def spy(self, logits, images, present=None):
         seen.append((self.ncut, None if present is None else present.tolist()))
-        zones.append(zone)
-        return real(self, logits, images, present, zone)
+        return real(self, logits, images, present)
 
     monkeypatch.setattr(affinity_module.AffinityLoss, "forward", spy)
-    # the zone comes from the prior's weights: only with the option and the weights
-    for in_zone, reach in ((False, 1.0), (True, 0.0), (True, 1.0)):
-        seen.clear(), zones.clear()
-        data = prepare_image_data(*image_with_strokes(), ["background", "disk"],
-                                  prior_reach=reach)
-        cfg = dataclasses.replace(tiny_config().finetune, steps=3, epochs=None, min_steps=0,
-                                  labels="strokes", affinity_weight=1.0, affinity_ncut=0.25,
-                                  affinity_ncut_zone=in_zone)
-        net = SegmentationNet(tiny_config().model, data.num_classes)
-        collect(run_finetune(net, data, cfg, device=torch.device("cpu"), amp=False,
-                             generator=torch.Generator().manual_seed(0)))
-        assert seen and all(s == (0.25, [True, True]) for s in seen), seen
-        if not (in_zone and reach > 0):
-            assert all(z is None for z in zones)
-            continue
-        for z in zones:  # 1 near the disk's strokes, 0 far from them, the batch's windows
-            assert z.dim() == 3 and 0 <= float(z.min()) and float(z.max()) <= 1
-            assert float(z.max()) == pytest.approx(1.0) and float(z.min()) == pytest.approx(0.0)
+    data = prepare_image_data(*image_with_strokes(), ["background", "disk"])
+    cfg = dataclasses.replace(tiny_config().finetune, steps=3, epochs=None, min_steps=0,
+                              labels="strokes", affinity_weight=1.0, affinity_ncut=0.25)
+    net = SegmentationNet(tiny_config().model, data.num_classes)
+    collect(run_finetune(net, data, cfg, device=torch.device("cpu"), amp=False,
+                         generator=torch.Generator().manual_seed(0)))
+    assert seen and all(s == (0.25, [True, True]) for s in seen), seen

@@ -33,17 +33,6 @@ longer pays. The weight ``ncut`` sets it beside the Potts term:
 Only classes ``present`` (painted in the batch) get their own volume: a class absent
 from a batch has a vanishing volume, and its ratio would pull it up everywhere; its cut
 is divided by the batch's whole volume (``sum_k vol_k``), as in the Potts term.
-
-A normalised cut pulls every class toward a larger volume wherever the image is flat, so
-where no stroke speaks for a structure nothing but the weak background prior stops it
-(Colin27 with three painted slices: the structures grew to 1.1-1.5x their volume, the
-excess almost all outside the strokes' reach; docs/benchmarks.md, session 21). A ``zone``
-(B, H, W) in [0, 1] -- the pixels within a structure's reach of its strokes, where the
-prior is lifted (:mod:`semicl.prior_weight`) -- confines the structures' normalised cuts
-to pairs inside it: for classes ``k >= 1`` each pair's weight is multiplied by ``zone_i *
-zone_j``. Class 0, the background, keeps every pair (its volume is the batch's bulk, as
-without a zone: measured inside the zone alone, its ratio would cap a structure's share
-of the zone). The Potts part stays on every pair.
 """
 
 from __future__ import annotations
@@ -106,21 +95,16 @@ class AffinityLoss(nn.Module):
         return f"radius={self.radius}, sigma_scale={self.sigma_scale}, ncut={self.ncut}"
 
     def forward(self, logits: torch.Tensor, images: torch.Tensor,
-                present: torch.Tensor | None = None,
-                zone: torch.Tensor | None = None) -> torch.Tensor:
+                present: torch.Tensor | None = None) -> torch.Tensor:
         """Loss of ``logits`` (B, C, H, W) on ``images`` (B, K, H, W), K >= 1 channels;
-        ``present``: bool (C,), the classes painted in the batch (default: all), and
-        ``zone``: (B, H, W) in [0, 1], where the strokes support a structure (default:
-        everywhere), for the normalised-cut part of classes 1..C-1."""
+        ``present``: bool (C,), the classes painted in the batch (default: all), for the
+        normalised-cut part."""
         if logits.dim() != 4 or images.dim() != 4 or logits.shape[0] != images.shape[0] \
                 or logits.shape[2:] != images.shape[2:]:
             raise ShapeMismatchError(
                 f"logits (B, C, H, W) and images (B, K, H, W) must share B, H, W; got "
                 f"{tuple(logits.shape)} and {tuple(images.shape)}."
             )
-        if zone is not None and zone.shape != logits.shape[:1] + logits.shape[2:]:
-            want = tuple(logits.shape[:1] + logits.shape[2:])
-            raise ShapeMismatchError(f"zone must be (B, H, W) = {want}, got {tuple(zone.shape)}.")
         with torch.autocast(device_type=logits.device.type, enabled=False):
             p = torch.softmax(logits.float(), dim=1)
             im = images.float().detach()
@@ -138,10 +122,6 @@ class AffinityLoss(nn.Module):
                 den = den + w.sum()
                 if self.ncut > 0:
                     wc = w[:, None]
-                    if zone is not None:  # background: every pair; structures: in the zone
-                        za, zb = _pairs(zone.float().detach(), dy, dx)
-                        wc = torch.cat([wc, (w * za * zb)[:, None].expand(
-                            -1, p.shape[1] - 1, -1, -1)], 1)
                     cut = cut + (wc * (pa * (1 - pb) + pb * (1 - pa))).sum((0, 2, 3))
                     vol = vol + (wc * (pa + pb)).sum((0, 2, 3))
             potts = num / den.clamp_min(1e-12)

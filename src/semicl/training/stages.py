@@ -251,8 +251,7 @@ def run_finetune(
             # the normalised-cut part (off by default) needs the classes painted in the batch
             painted = (torch.bincount(y[y >= 0], minlength=logits.shape[1])[: logits.shape[1]] > 0
                        if affinity.ncut > 0 else None)
-            zone = 1 - w if cfg.affinity_ncut_zone and w is not None else None
-            loss = loss + cfg.affinity_weight * affinity(logits, x, painted, zone)
+            loss = loss + cfg.affinity_weight * affinity(logits, x, painted)
         if prior > 0 or keep > 0:
             unpainted = torch.ones(logits.shape[:1] + logits.shape[2:], dtype=torch.bool,
                                    device=logits.device)
