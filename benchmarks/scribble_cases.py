@@ -73,6 +73,26 @@ class Case:
         out[tuple(idx)] = mask_to_scribbles(self.mask[tuple(idx)])
         return out
 
+    def errors_by_zone(self, pred: np.ndarray, zone: np.ndarray) -> list[dict[str, float]]:
+        """Each structure's errors on :attr:`rest` inside and outside ``zone`` (bool, the
+        image's shape; the benchmark passes the background prior's zone, the pixels within
+        a structure's reach of its strokes), as shares of its true voxels there: ``true_in``
+        (of the structure inside the zone), ``fp_in`` / ``fp_out`` (painted where it is
+        not), ``fn_in`` / ``fn_out`` (missed). Session 21: Colin27's structures lie in the
+        zone, what the normalised cut over-paints outside it."""
+        p = np.take(np.asarray(pred), self.rest, self.axis)
+        g = np.take(self.mask, self.rest, self.axis)
+        z = np.take(np.asarray(zone, bool), self.rest, self.axis)
+        out = []
+        for c in range(1, len(self.class_names)):
+            true = g == c
+            n = max(1, int(true.sum()))
+            fp, fn = (p == c) & ~true, (p != c) & true
+            out.append({k: round(float(v.sum()) / n, 3) for k, v in (
+                ("true_in", true & z), ("fp_in", fp & z), ("fp_out", fp & ~z),
+                ("fn_in", fn & z), ("fn_out", fn & ~z))})
+        return out
+
     def volume_ratio(self, pred: np.ndarray) -> list[float]:
         """Predicted / true voxels of each structure on :attr:`rest` (1 = right amount;
         10 = ten times too much, the over-segmentation strokes alone lead to)."""

@@ -16,7 +16,8 @@ For each case (``scribble_cases.py``) and seed of the stroke draw, in one proces
 Rows go to ``<out>/results.jsonl`` (one per case x seed x variant); ``--report`` writes
 ``<out>/report.md`` and ``<out>/curves.png`` from them. Variants are the shipped preset
 plus ``--set key=value`` overrides (``finetune.affinity_weight=0``), named by ``--label``.
-Each network row also scores the painted slices themselves (``dice_painted``);
+Each network row also scores the painted slices themselves (``dice_painted``) and splits
+each structure's errors by the background prior's zone (``zone``, :meth:`Case.errors_by_zone`);
 ``--whole-slices`` paints the chosen slices completely instead of stroking them, a
 diagnostic of what the strokes leave out (write its rows to their own ``--out``).
 
@@ -42,7 +43,8 @@ from benchmarks.scribble_cases import DEFAULT_CASES, Case, expand, load_case  # 
 from semicl.config import TrainConfig, preset  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
 from semicl.events import PreviewEvent, ProgressEvent, drive  # noqa: E402
-from semicl.interactive import TrainControl, training_round  # noqa: E402
+from semicl.data.normalize import normalize_intensity  # noqa: E402
+from semicl.interactive import TrainControl, image_prior_weight, training_round  # noqa: E402
 from semicl.islands import keep_stroked_islands  # noqa: E402
 from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
 
@@ -144,9 +146,12 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
     seconds = time.perf_counter() - t0 - paused[0]
     d = case.dice(result.mask)
     curve.append((round(seconds, 1), mean(d)))
+    reach = cfg.finetune.prior_reach
+    zone = None if reach <= 0 else case.errors_by_zone(result.mask, image_prior_weight(
+        normalize_intensity(case.image), scribbles, len(case.class_names), case.axis, reach) == 0)
     return ({"dice": d, "mean": mean(d), "dice_painted": case.dice_painted(result.mask),
              "seconds": round(seconds, 2), "curve": curve,
-             "volume_ratio": case.volume_ratio(result.mask), "steps": steps,
+             "volume_ratio": case.volume_ratio(result.mask), "zone": zone, "steps": steps,
              "first_overlay_s": None if first_overlay is None else round(first_overlay, 2)},
             result.model, result.mask)
 

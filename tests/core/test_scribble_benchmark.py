@@ -36,6 +36,23 @@ def test_case_scores_only_unpainted_slices_and_counts_false_positives():
     assert case.volume_ratio(pred) == [2.0]
 
 
+def test_errors_are_split_by_the_zone_on_unpainted_slices():
+    mask = np.zeros((3, 4, 4), np.uint8)
+    mask[:, 1:3, 1:3] = 1  # 4 voxels a slice, 8 on the two scored slices
+    case = Case("t", np.zeros(mask.shape), mask, ["bg", "a"], 0, np.array([0]),
+                np.zeros_like(mask))
+    zone = np.zeros(mask.shape, bool)
+    zone[:, :, :2] = True  # half of the structure inside
+    pred = mask.copy()
+    pred[1, 1, 1] = 0  # missed inside the zone
+    pred[2, 1:3, 2] = 0  # two missed outside
+    pred[2, 0, 3] = pred[2, 3, 3] = pred[1, 0, 0] = 1  # two false positives outside, one in
+    pred[0] = 0  # the painted slice is not scored
+    got = case.errors_by_zone(pred, zone)
+    assert got == [{"true_in": 0.5, "fp_in": 0.125, "fp_out": 0.25, "fn_in": 0.125,
+                    "fn_out": 0.25}]
+
+
 def test_whole_slices_paint_the_chosen_slices_completely_and_are_scored_apart():
     mask = np.zeros((4, 5, 5), np.uint8)
     mask[1:3, 1:3, 1:4] = 1
