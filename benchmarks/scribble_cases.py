@@ -58,9 +58,12 @@ class Case:
         how much of a painted slice its strokes get across (session 19)."""
         return self._dice_on(self.painted, pred)
 
+    def _on(self, slices: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+        """The ground truth and each of ``arrays`` (the image's shape) on ``slices``."""
+        return [np.take(np.asarray(a), slices, self.axis) for a in (self.mask, *arrays)]
+
     def _dice_on(self, slices: np.ndarray, pred: np.ndarray) -> list[float]:
-        p = np.take(np.asarray(pred), slices, self.axis).astype(np.int64)
-        g = np.take(self.mask, slices, self.axis).astype(np.int64)
+        g, p = (a.astype(np.int64) for a in self._on(slices, pred))
         return [float(v) for v in dice_per_class(p, g, len(self.class_names))]
 
     def whole_slices(self) -> np.ndarray:
@@ -80,9 +83,7 @@ class Case:
         (of the structure inside the zone), ``fp_in`` / ``fp_out`` (painted where it is
         not), ``fn_in`` / ``fn_out`` (missed). Session 21: Colin27's structures lie in the
         zone, what the normalised cut over-paints outside it."""
-        p = np.take(np.asarray(pred), self.rest, self.axis)
-        g = np.take(self.mask, self.rest, self.axis)
-        z = np.take(np.asarray(zone, bool), self.rest, self.axis)
+        g, p, z = self._on(self.rest, pred, np.asarray(zone, bool))
         out = []
         for c in range(1, len(self.class_names)):
             true = g == c
@@ -96,8 +97,7 @@ class Case:
     def volume_ratio(self, pred: np.ndarray) -> list[float]:
         """Predicted / true voxels of each structure on :attr:`rest` (1 = right amount;
         10 = ten times too much, the over-segmentation strokes alone lead to)."""
-        p = np.take(np.asarray(pred), self.rest, self.axis)
-        g = np.take(self.mask, self.rest, self.axis)
+        g, p = self._on(self.rest, pred)
         return [round(float((p == c).sum()) / max(1, int((g == c).sum())), 3)
                 for c in range(1, len(self.class_names))]
 
