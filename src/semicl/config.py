@@ -161,6 +161,10 @@ class FinetuneConfig(StageConfig):
     #: the prior on every unpainted pixel. 1: MSD 0.575 -> 0.672, Colin27 +0.01 to +0.04
     #: after Train; 1.5 over-paints Colin27's thalamus (docs/benchmarks.md, session 11)
     prior_reach: float = 1.0
+    #: strokes on one volume (``semicl.interactive``): the prior grows on slices more than
+    #: one painted spacing past the outermost slices with structure strokes, by this much
+    #: per spacing (at most 4x; ``semicl.prior_weight.beyond_factor``); 0 = off
+    prior_beyond: float = 0.0
     #: strokes, a warm Retrain: weight of a cross-entropy toward the starting network's own
     #: probabilities on the unpainted pixels (not near a structure's strokes, as the prior),
     #: so the previous round's answer stays where no new stroke says otherwise; 0 = off.
@@ -205,7 +209,8 @@ class FinetuneConfig(StageConfig):
             raise SemiclError(f"{name}: scale needs 0 < low <= high, crop 0 < low <= high <= 1 "
                               "and rotation_deg >= 0.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight,
-               self.prior_reach, self.keep_previous, self.affinity_ncut) < 0 \
+               self.prior_reach, self.keep_previous, self.affinity_ncut,
+               self.prior_beyond) < 0 \
                 or self.affinity_radius < 1 or self.unlabelled_batch < 0 \
                 or min(self.stroke_min_steps, self.retrain_min_steps) < 0 \
                 or not 0 <= self.ema_decay < 1 or not 0 <= self.stroke_fit <= 1:

@@ -85,23 +85,25 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
 
 
 def image_prior_weight(norm: np.ndarray, scribbles: np.ndarray, num_classes: int, axis: int,
-                       reach: float) -> np.ndarray:
+                       reach: float, beyond: float = 0.0) -> np.ndarray:
     """The background prior's weights of one image (shape of ``scribbles``): a
     :func:`semicl.prior_weight.prior_weight` whose slice step is read off ``norm``, the
     image normalised (a 2-D image or a one-slice volume: 1)."""
     step = slice_step(norm, axis) if norm.ndim == 3 and norm.shape[axis] > 1 else 1.0
-    return prior_weight(scribbles, num_classes, axis=axis, reach=reach, step=step)
+    return prior_weight(scribbles, num_classes, axis=axis, reach=reach, step=step,
+                        beyond=beyond)
 
 
 def prepare_image_data(
     image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0, *,
-    prior_reach: float = 0.0,
+    prior_reach: float = 0.0, prior_beyond: float = 0.0,
 ) -> TrainingData:
     """Validate, normalise, slice along ``axis`` (native size): the one builder of an
     image's training data. ``unlabelled`` and ``preview`` hold every slice; ``images`` /
-    ``targets`` the slices with scribbles. With ``prior_reach`` > 0 the background prior's
-    weights (:func:`semicl.prior_weight.prior_weight`, the slice step read off the image)
-    come along; otherwise none (the prior weighs every unpainted pixel alike)."""
+    ``targets`` the slices with scribbles. With ``prior_reach`` or ``prior_beyond`` > 0 the
+    background prior's weights (:func:`semicl.prior_weight.prior_weight`, the slice step
+    read off the image) come along; otherwise none (the prior weighs every unpainted pixel
+    alike)."""
     targets = validate_training_input(image, scribbles, class_names)
     norm = normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, None)
@@ -110,9 +112,10 @@ def prepare_image_data(
                                .any(1))
     all_slices = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None]
     weight = None
-    if prior_reach > 0:
+    if prior_reach > 0 or prior_beyond > 0:
         weight = torch.from_numpy(to_slices(image_prior_weight(
-            norm, scribbles, len(class_names), axis, prior_reach), axis, None)[0])
+            norm, scribbles, len(class_names), axis, prior_reach, prior_beyond), axis,
+            None)[0])
     return TrainingData(
         unlabelled=all_slices,
         images=all_slices[painted],
@@ -219,7 +222,8 @@ def training_round(
     """
     control = control if control is not None else TrainControl()
     data = prepare_image_data(image, scribbles, class_names, axis,
-                              prior_reach=config.finetune.prior_reach)
+                              prior_reach=config.finetune.prior_reach,
+                              prior_beyond=config.finetune.prior_beyond)
     config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
     look = None

@@ -95,6 +95,11 @@ def test_no_hold_where_the_prior_is_lifted_near_strokes():
         weights(finetuned(data, keep=3.0, teacher=teacher, prior=1e-12, augment=False)))
     assert not torch.allclose(silent, weights(finetuned(ones, keep=3.0, teacher=teacher,
                                                         prior=1e-12, augment=False)))
+    # weights over 1 (the prior grown past the painted slices) hold no harder than 1
+    torch.testing.assert_close(
+        weights(finetuned(with_weights(3.0), keep=3.0, teacher=teacher, prior=1e-12,
+                          augment=False)),
+        weights(finetuned(ones, keep=3.0, teacher=teacher, prior=1e-12, augment=False)))
 
 
 @pytest.fixture()

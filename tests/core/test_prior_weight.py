@@ -13,7 +13,7 @@ from semicl.data.normalize import normalize_intensity
 from semicl.errors import SemiclError
 from semicl.interactive import prepare_image_data
 from semicl.models.network import SegmentationNet
-from semicl.prior_weight import prior_weight, stroke_radius
+from semicl.prior_weight import beyond_factor, prior_weight, stroke_radius
 from semicl.slice_smoothing import slice_step
 from semicl.training.stages import run_finetune
 from test_step_options import image_with_strokes  # tests/core is on sys.path (no package)
@@ -75,6 +75,44 @@ def test_2d_images_reach_0_and_bad_arguments():
         FinetuneConfig(prior_reach=-0.5).validate("finetune")
 
 
+def test_the_prior_grows_one_painted_spacing_past_the_painted_slices():
+    f = beyond_factor(np.array([10, 20, 30]), 60, 1.0, 4.0)  # spacing 10
+    assert f.dtype == np.float32 and f.shape == (60,)
+    assert (f[0:31 + 10] == 1).all()  # slice 0 is 10 before the first: still 1
+    assert f[45] == pytest.approx(1.5) and f[59] == pytest.approx(2.9)  # 15 and 29 past
+    g = beyond_factor(np.array([40, 44]), 60, 2.0, 4.0)  # spacing 4, slope 2
+    assert g[30] == pytest.approx(4.0)  # 10 past: 1 + 2 * 6 / 4 = 4
+    assert g[20] == pytest.approx(4.0) and g[52] == pytest.approx(3.0)  # the cap; 8 past
+    assert (beyond_factor(np.array([7]), 60, 1.0, 4.0) == 1).all()  # one slice: no spacing
+    assert (beyond_factor(np.array([3, 9]), 60, 0.0, 4.0) == 1).all()  # slope 0: off
+
+
+@pytest.mark.parametrize("axis", [0, 2])
+def test_grown_weights_are_the_zone_times_the_factor(axis):
+    scribbles = np.zeros((40, 16, 18), np.uint8)
+    scribbles[12, 5, 4:13] = 2
+    scribbles[20, 8, 3:9] = 3
+    scribbles[34, 2, :] = 1  # background strokes alone: not a painted structure slice
+    scribbles = np.moveaxis(scribbles, 0, axis).copy()
+    got = prior_weight(scribbles, 3, axis=axis, reach=1.0, beyond=1.0)
+    zone = reference(scribbles, 3, axis, 1.0, 1.0)
+    shape = [1, 1, 1]
+    shape[axis] = 40
+    factor = beyond_factor(np.array([12, 20]), 40, 1.0, 4.0).reshape(shape)
+    np.testing.assert_allclose(got, zone * factor)
+    assert np.moveaxis(got, axis, 0)[39].max() == pytest.approx(1 + 11 / 8)
+    assert (prior_weight(scribbles, 3, axis=axis, reach=0.0, beyond=1.0)
+            == np.broadcast_to(factor, scribbles.shape)).all()
+    flat = np.zeros((16, 18), np.uint8)  # a 2-D image has no slices past the painted ones
+    flat[5, 4:13] = 2
+    np.testing.assert_array_equal(prior_weight(flat, 2, reach=1.0, beyond=1.0),
+                                  prior_weight(flat, 2, reach=1.0))
+    with pytest.raises(ValueError, match="beyond"):
+        prior_weight(flat, 2, beyond=-1.0)
+    with pytest.raises(SemiclError, match="stroke terms"):
+        FinetuneConfig(prior_beyond=-0.5).validate("finetune")
+
+
 def test_image_data_carries_the_weights_slice_by_slice():
     image, scribbles = image_with_strokes()
     plain = prepare_image_data(image, scribbles, ["background", "disk"])
@@ -122,17 +160,17 @@ def test_a_round_builds_its_data_with_the_configured_reach(monkeypatch):
     class Built(Exception):
         pass
 
-    def capture(*args, prior_reach=0.0, **kwargs):
-        seen.append(prior_reach)
+    def capture(*args, prior_reach=0.0, prior_beyond=0.0, **kwargs):
+        seen.append((prior_reach, prior_beyond))
         raise Built
 
     monkeypatch.setattr(interactive, "prepare_image_data", capture)
     config = tiny_config()
-    config.finetune.prior_reach = 0.75
+    config.finetune.prior_reach, config.finetune.prior_beyond = 0.75, 0.5
     with pytest.raises(Built):
         next(interactive.training_round(*image_with_strokes(), class_names=["bg", "disk"],
                                         config=config))
-    assert seen == [0.75]
+    assert seen == [(0.75, 0.5)]
     assert FinetuneConfig().prior_reach == 1.0  # the default every preset inherits
 
 

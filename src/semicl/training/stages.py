@@ -260,8 +260,8 @@ def run_finetune(
             with torch.no_grad():
                 before = torch.softmax(teacher(x).float(), 1)
             kept = (before * torch.log_softmax(logits, 1)).sum(1)[unpainted]
-            if w is not None:  # not near a structure's strokes, as the prior
-                kept = kept * w[unpainted]
+            if w is not None:  # not near a structure's strokes, as the prior (not grown)
+                kept = kept * w[unpainted].clamp_max(1)
             loss = loss - keep * kept.mean()
         if prior > 0:
             log_bg = torch.log_softmax(logits, 1)[:, 0][unpainted]
