@@ -172,6 +172,7 @@ def test_a_round_builds_its_data_with_the_configured_reach(monkeypatch):
                                         config=config))
     assert seen == [(0.75, 0.5)]
     assert FinetuneConfig().prior_reach == 1.0  # the default every preset inherits
+    assert FinetuneConfig().prior_beyond == 1.0
 
 
 def _msd_like_task(root, n=3):
