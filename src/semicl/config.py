@@ -166,7 +166,8 @@ class FinetuneConfig(StageConfig):
     #: per spacing (at most 4x; ``semicl.prior_weight.beyond_factor``); 0 = off. 1 against
     #: 0 after Train: Colin27 k5 0.712 / 0.637 -> 0.742 / 0.654, k3 0.591 / 0.420 -> 0.624
     #: / 0.502 (false positives on slices far past the structures), MSD +0.003 +- 0.022 (20
-    #: runs), EM k2 -0.002 (4 draws), EM k1 unchanged (docs/benchmarks.md, session 22)
+    #: runs), EM k2 -0.002 (4 draws), EM k1 Train unchanged, its round 1 -0.005 (one draw
+    #: of four -0.021: membranes run through every section; docs/benchmarks.md, session 22)
     prior_beyond: float = 1.0
     #: strokes, a warm Retrain: weight of a cross-entropy toward the starting network's own
     #: probabilities on the unpainted pixels (not near a structure's strokes, as the prior),
