@@ -89,8 +89,9 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
                  ends: dict | None = None, predict: bool = True):
     """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
     plugin does; return (its RoundResult, ``clock()`` at the first overlay or None).
-    ``steps`` (a dict) receives each stage's steps done, ``ends`` each stage's ``clock()``
-    at its last progress event, both keyed by the stage's value. ``predict`` False: the
+    ``steps`` (a dict) receives each stage's steps done (its longest network's: with
+    several, the last event may be any network's), ``ends`` each stage's ``clock()`` at its
+    last progress event, both keyed by the stage's value. ``predict`` False: the
     round ends with the trained model, without predicting the image (no mask)."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
@@ -104,7 +105,7 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
             first = clock()
         if isinstance(ev, ProgressEvent):
             if steps is not None:
-                steps[ev.stage.value] = ev.step
+                steps[ev.stage.value] = max(ev.step, steps.get(ev.stage.value, 0))
             if ends is not None:
                 ends[ev.stage.value] = clock()
 

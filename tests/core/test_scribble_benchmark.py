@@ -162,6 +162,27 @@ def test_round_speed_splits_a_round_by_stage():
     assert by_stage({"seconds": 1.0}) == "–"  # a row written before the split
 
 
+def test_a_round_counts_the_steps_of_its_longest_network(monkeypatch):
+    import benchmarks.scribbles as bench
+    from semicl.events import ProgressEvent, Stage
+
+    def two_networks(*args, **kwargs):
+        # member 0's events, then the other member's while it finishes (or the other way)
+        for step in (100, 600, 450, 900, 300):
+            yield ProgressEvent(Stage.FINETUNE, step, 900)
+        yield ProgressEvent(Stage.PREDICT, 91, 91)
+        return "result"
+
+    monkeypatch.setattr(bench, "training_round", two_networks)
+    steps, ends = {}, {}
+    ticks = iter(range(100))
+    result, first = bench.plugin_round(None, None, [], 0, None, None, None,
+                                       clock=lambda: next(ticks), steps=steps, ends=ends)
+    assert result == "result" and first is None
+    assert steps == {"finetune": 900, "predict": 91}
+    assert ends == {"finetune": 4, "predict": 5}  # the clock at each stage's last event
+
+
 def test_predict_speed_times_each_batch_size_on_the_same_networks():
     from benchmarks.predict_speed import ensemble, timed
 
