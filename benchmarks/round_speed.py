@@ -39,8 +39,9 @@ CASES = ("camera", "colin27", "msd")
 OUT = Path(__file__).parent / "results" / "round_speed_cpu.md"
 
 
-def load(name: str, data: str | None):
-    """(image, mask, class names, axis, scribbles) of a case; 2-D for the photograph."""
+def load(name: str, data: str | None, draw: int = 0):
+    """(image, mask, class names, axis, scribbles) of a case; 2-D for the photograph;
+    ``draw``: the volumes' stroke draw (``benchmarks/scribbles.py``'s seed)."""
     from semicl.scribbles import user_strokes
 
     if name == "camera":
@@ -53,7 +54,7 @@ def load(name: str, data: str | None):
         return image, mask, ["background", "figure"], 0, scribbles
     from benchmarks.scribble_cases import load_case
 
-    case = load_case("colin27:k5" if name == "colin27" else "msd:hippocampus_015:k3", 0, data)
+    case = load_case("colin27:k5" if name == "colin27" else "msd:hippocampus_015:k3", draw, data)
     return case.image, case.mask, case.class_names, case.axis, case.scribbles
 
 
@@ -79,7 +80,7 @@ def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, ob
 
 
 def one(name: str, data: str | None, threads: int, members: int | None = None,
-        overrides: list[str] | None = None) -> dict:
+        overrides: list[str] | None = None, draw: int = 0) -> dict:
     """Train, then one Retrain after correction strokes; in this process."""
     from benchmarks.scribbles import apply_overrides
     from semicl.config import preset
@@ -88,7 +89,7 @@ def one(name: str, data: str | None, threads: int, members: int | None = None,
     from semicl.scribbles import correction_strokes
 
     set_cpu_threads(threads)
-    image, mask, names, axis, scribbles = load(name, data)
+    image, mask, names, axis, scribbles = load(name, data, draw)
     cfg = apply_overrides(preset("quick"), overrides or [])
     cfg.members = members or cfg.members
     train, result = timed_round(image, scribbles, names, axis, cfg)
@@ -100,7 +101,7 @@ def one(name: str, data: str | None, threads: int, members: int | None = None,
     retrain, result2 = timed_round(image, fix, names, axis, cfg, init=result.model)
     dice = [float(np.mean(dice_per_class(r.mask.astype(np.int64), mask.astype(np.int64),
                                          len(names)))) for r in (result, result2)]
-    return {"case": name, "shape": list(image.shape), "threads": threads, "members": cfg.members,
+    return {"case": name if draw == 0 else f"{name} draw {draw}", "shape": list(image.shape), "threads": threads, "members": cfg.members,
             "settings": " ".join(overrides or []) or "default",
             "train": train, "retrain": retrain, "dice_whole_image": [round(d, 3) for d in dice],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -140,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="several override sets, one row each (\"default\" = none), side by "
                          "side in one run")
     ap.add_argument("--data", default=None, help="folder with the datasets (else $SEMICL_DATA_DIR)")
+    ap.add_argument("--draw", type=int, default=0,
+                    help="the volumes' stroke draw (benchmarks/scribbles.py's --seeds)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(one(args.one, args.data, args.threads, args.members[0],
-                             args.overrides)))
+                             args.overrides, args.draw)))
         return 0
     variants = [[] if v == "default" else v.split(",") for v in args.variants] \
         if args.variants else [args.overrides]
@@ -153,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cases:
         for members in args.members:
             for overrides in variants:
-                cmd = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
+                cmd = [sys.executable, __file__, "--one", name, "--threads", str(args.threads),
+                       "--draw", str(args.draw)]
                 cmd += ["--data", args.data] if args.data else []
                 cmd += ["--members", str(members)] if members else []
                 cmd += ["--set", *overrides] if overrides else []

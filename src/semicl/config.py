@@ -258,6 +258,9 @@ class TrainConfig:
     #: ``seed + 1``, ..., their probabilities averaged; the threads are shared among them.
     #: Training on a dataset (``semicl train``, the benchmarks' grids) trains one network.
     members: int = 1
+    #: members side by side: one that has finished hands its torch threads on to those
+    #: still training (from their next step; ``semicl.training.members.ThreadShare``)
+    share_threads: bool = True
     #: prediction of a volume: each class's probability smoothed across slices by a
     #: Gaussian as wide as this many in-plane pixels, the slice step read off the image
     #: (``semicl.slice_smoothing``: an MRI's slice is about a pixel, serial EM sections more

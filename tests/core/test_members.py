@@ -140,6 +140,48 @@ def test_members_train_on_threads_exactly_as_alone():
     assert Stage.FINETUNE in {e.stage for e in events if isinstance(e, ProgressEvent)}
 
 
+def test_thread_share_hands_a_finished_members_threads_on():
+    share = members_module.ThreadShare(4, 3)
+    assert share.share() == 1
+    share.finished(0)
+    assert share.share() == 2
+    share.finished(2)
+    assert share.share() == 4
+    assert members_module.ThreadShare(1, 2).share() == 1
+    fixed = members_module.ThreadShare(4, 2, hand_on=False)
+    fixed.finished(0)
+    assert fixed.share() == 2
+
+
+def test_a_member_left_alone_trains_on_the_others_threads(monkeypatch):
+    seen: list[tuple[str, int, list[bool]]] = []
+
+    class Recording(members_module.ThreadShare):
+        def apply(self, _net=None, _step=None):
+            super().apply()
+            seen.append((threading.current_thread().name, torch.get_num_threads(),
+                         list(self.running)))
+
+    real = members_module.member_config
+
+    def longer(config, index, threads):
+        cfg = real(config, index, threads)
+        if index == 1:  # member 1 trains on after member 0 has ended (its own copy)
+            cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, steps=60))
+        return cfg
+
+    monkeypatch.setattr(members_module, "ThreadShare", Recording)
+    monkeypatch.setattr(members_module, "member_config", longer)
+    before = torch.get_num_threads()
+    # a budget of one thread still runs both members, one thread each: member 1 gets two
+    model = drive(train_members(data(), tiny_config(num_threads=1)))
+    assert model.finetuned and torch.get_num_threads() == before
+    other = [(n, running) for name, n, running in seen if name.startswith("semicl-member")]
+    assert (1, [True, True]) in other, "both training: one thread each"
+    assert (2, [False, True]) in other, "member 0 done: member 1 takes both threads"
+    assert all(n == 1 for n, running in other if all(running))
+
+
 def test_one_member_is_the_pipeline():
     d = data()
     cfg = tiny_config(members=1, num_threads=1)

@@ -4,9 +4,10 @@ Member ``i`` is :func:`semicl.training.pipeline.train` with seed ``config.seed +
 own first weights, windows and augmentations, the same strokes. Member 0 trains on the
 calling thread and its events are the ones yielded (progress, previews, the control's
 ``watch``); the others train on threads of their own (:mod:`semicl.parallel`), each with an
-equal share of the torch threads. Stop reaches every member. The result is one
-:class:`TrainedModel` whose network averages the members' probabilities
-(:class:`~semicl.models.ensemble.NetEnsemble`).
+equal share of the torch threads. Stop reaches every member. A member that has finished hands its threads
+on: the others take an equal share of the round's threads from their next step on
+(:class:`ThreadShare`). The result is one :class:`TrainedModel` whose network averages the
+members' probabilities (:class:`~semicl.models.ensemble.NetEnsemble`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import dataclasses
 from collections.abc import Generator
 from functools import partial
 
+import torch
+
 from semicl.config import TrainConfig
+from semicl.device import set_cpu_threads
 from semicl.events import ProgressEvent, drive, relay
 from semicl.parallel import Background, keeping_cpu_threads, member_threads
 from semicl.training.control import TrainControl
@@ -27,6 +31,30 @@ from semicl.training.trained_model import TrainedModel
 POLL_S = 0.25
 
 
+class ThreadShare:
+    """The round's ``budget`` torch threads shared out among the ``n`` members still
+    training: each gets ``budget // running`` (at least one; ``hand_on`` False: always
+    ``budget // n``). A member calls :meth:`apply` between its steps, on its own thread
+    (torch's thread count is per thread), and :meth:`finished` when it ends."""
+
+    def __init__(self, budget: int, n: int, hand_on: bool = True) -> None:
+        self.budget = max(1, int(budget))
+        self.running = [True] * n
+        self.hand_on = hand_on
+
+    def share(self) -> int:
+        running = sum(self.running) if self.hand_on else len(self.running)
+        return max(1, self.budget // max(1, running))
+
+    def finished(self, index: int) -> None:
+        self.running[index] = False
+
+    def apply(self, _net: object = None, _step: object = None) -> None:
+        """Set the calling thread's torch threads to the current share (a ``watch``)."""
+        if self.running and torch.get_num_threads() != self.share():
+            set_cpu_threads(self.share())
+
+
 def member_config(config: TrainConfig, index: int, threads: int | None) -> TrainConfig:
     """Member ``index``'s copy of ``config``: seed ``config.seed + index``, ``threads``
     torch threads, one network."""
@@ -35,9 +63,13 @@ def member_config(config: TrainConfig, index: int, threads: int | None) -> Train
 
 
 def _drive_recording(gen: Generator[object, None, TrainedModel], latest: list[object],
-                     index: int) -> TrainedModel:
-    """Run a member's training to its end, keeping its last event in ``latest[index]``."""
-    return drive(gen, lambda ev: latest.__setitem__(index, ev))
+                     index: int, share: ThreadShare) -> TrainedModel:
+    """Run a member's training to its end, keeping its last event in ``latest[index]``;
+    ``share`` learns when it has ended."""
+    try:
+        return drive(gen, lambda ev: latest.__setitem__(index, ev))
+    finally:
+        share.finished(index)
 
 
 def train_members(
@@ -62,9 +94,13 @@ def train_members(
     if n == 1:
         return (yield from train(data, config, init=init, pretrain=pretrain, control=control))
     control = control if control is not None else TrainControl()
-    threads = member_threads(n, config.num_threads)
+    budget = torch.get_num_threads() if config.num_threads is None else config.num_threads
+    threads = member_threads(n, budget)
+    # at least one thread each (a budget of 1 runs two members on two), handed on in all
+    share = ThreadShare(max(budget, threads * n), n, hand_on=config.share_threads)
     inits = [None if init is None else init.member(i % len(init.members)) for i in range(n)]
-    controls = [control] + [TrainControl() for _ in range(1, n)]
+    # the others' watch takes their share of the threads after each fine-tuning step
+    controls = [control] + [TrainControl(watch=share.apply) for _ in range(1, n)]
     latest: list[object] = [None] * n  # each member's last event
 
     def job(i: int) -> Generator[object, None, TrainedModel]:
@@ -72,20 +108,24 @@ def train_members(
                      pretrain=pretrain, control=controls[i])
 
     def pass_stop(_event: object = None) -> None:
-        """Between member 0's steps: its stop reaches the others; their error ends it."""
+        """Between member 0's steps: its stop reaches the others; their error ends it;
+        it takes its share of the threads."""
         if control.stop_requested:
             for c in controls[1:]:
                 c.request_stop()
         others.raise_error()
+        if share.running[0]:
+            share.apply()
 
     with keeping_cpu_threads():
-        others = Background([partial(_drive_recording, job(i), latest, i) for i in range(1, n)],
-                            threads, "semicl-member")
+        others = Background([partial(_drive_recording, job(i), latest, i, share)
+                             for i in range(1, n)], threads, "semicl-member")
         try:
             first = job(0)
             try:
                 model0 = yield from relay(first, pass_stop)
             finally:
+                share.finished(0)
                 first.close()  # its finally blocks run now when another member's error ends it
             shown = None
             while alive := others.alive():
