@@ -101,7 +101,8 @@ def one(name: str, data: str | None, threads: int, members: int | None = None,
     retrain, result2 = timed_round(image, fix, names, axis, cfg, init=result.model)
     dice = [float(np.mean(dice_per_class(r.mask.astype(np.int64), mask.astype(np.int64),
                                          len(names)))) for r in (result, result2)]
-    return {"case": name if draw == 0 else f"{name} draw {draw}", "shape": list(image.shape), "threads": threads, "members": cfg.members,
+    return {"case": name if draw == 0 else f"{name} draw {draw}", "shape": list(image.shape),
+            "threads": threads, "members": cfg.members,
             "settings": " ".join(overrides or []) or "default",
             "train": train, "retrain": retrain, "dice_whole_image": [round(d, 3) for d in dice],
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

@@ -4,10 +4,10 @@ Member ``i`` is :func:`semicl.training.pipeline.train` with seed ``config.seed +
 own first weights, windows and augmentations, the same strokes. Member 0 trains on the
 calling thread and its events are the ones yielded (progress, previews, the control's
 ``watch``); the others train on threads of their own (:mod:`semicl.parallel`), each with an
-equal share of the torch threads. Stop reaches every member. A member that has finished hands its threads
-on: the others take an equal share of the round's threads from their next step on
-(:class:`ThreadShare`). The result is one :class:`TrainedModel` whose network averages the
-members' probabilities (:class:`~semicl.models.ensemble.NetEnsemble`).
+equal share of the torch threads. Stop reaches every member. A member that has finished
+hands its threads on: the others take an equal share of the round's threads from their
+next step on (:class:`ThreadShare`). The result is one :class:`TrainedModel` whose network
+averages the members' probabilities (:class:`~semicl.models.ensemble.NetEnsemble`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ThreadShare:
 
     def apply(self, _net: object = None, _step: object = None) -> None:
         """Set the calling thread's torch threads to the current share (a ``watch``)."""
-        if self.running and torch.get_num_threads() != self.share():
+        if torch.get_num_threads() != self.share():
             set_cpu_threads(self.share())
 
 
