@@ -167,9 +167,9 @@ def test_a_member_left_alone_trains_on_the_others_threads(monkeypatch):
 
     def longer(config, index, threads):
         cfg = real(config, index, threads)
-        if index == 1:  # member 1 trains on after member 0 has ended (its own copy)
-            cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, steps=60))
-        return cfg
+        # both fine-tune side by side for a while, then member 1 trains on alone (own copies)
+        steps = 20 if index == 0 else 80
+        return dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, steps=steps))
 
     monkeypatch.setattr(members_module, "ThreadShare", Recording)
     monkeypatch.setattr(members_module, "member_config", longer)
