@@ -32,27 +32,30 @@ POLL_S = 0.25
 
 
 class ThreadShare:
-    """The round's ``budget`` torch threads shared out among the ``n`` members still
-    training: each gets ``budget // running`` (at least one; ``hand_on`` False: always
-    ``budget // n``). A member calls :meth:`apply` between its steps, on its own thread
-    (torch's thread count is per thread), and :meth:`finished` when it ends."""
+    """The round's torch threads (``budget``; None = the calling thread's count; at least
+    one per member, so a budget of 1 runs two members on two) shared out among the ``n``
+    members still training: :func:`~semicl.parallel.member_threads` of those running
+    (``hand_on`` False: of all ``n``). A member calls :meth:`apply` between its steps, on
+    its own thread (torch's thread count is per thread), and :meth:`finished` when it ends."""
 
-    def __init__(self, budget: int, n: int, hand_on: bool = True) -> None:
-        self.budget = max(1, int(budget))
+    def __init__(self, budget: int | None, n: int, hand_on: bool = True) -> None:
+        budget = torch.get_num_threads() if budget is None else int(budget)
+        self.budget = max(budget, n)
         self.running = [True] * n
         self.hand_on = hand_on
 
     def share(self) -> int:
         running = sum(self.running) if self.hand_on else len(self.running)
-        return max(1, self.budget // max(1, running))
+        return member_threads(running, self.budget)
 
     def finished(self, index: int) -> None:
         self.running[index] = False
 
     def apply(self, _net: object = None, _step: object = None) -> None:
         """Set the calling thread's torch threads to the current share (a ``watch``)."""
-        if torch.get_num_threads() != self.share():
-            set_cpu_threads(self.share())
+        threads = self.share()
+        if torch.get_num_threads() != threads:
+            set_cpu_threads(threads)
 
 
 def member_config(config: TrainConfig, index: int, threads: int | None) -> TrainConfig:
@@ -94,10 +97,8 @@ def train_members(
     if n == 1:
         return (yield from train(data, config, init=init, pretrain=pretrain, control=control))
     control = control if control is not None else TrainControl()
-    budget = torch.get_num_threads() if config.num_threads is None else config.num_threads
-    threads = member_threads(n, budget)
-    # at least one thread each (a budget of 1 runs two members on two), handed on in all
-    share = ThreadShare(max(budget, threads * n), n, hand_on=config.share_threads)
+    share = ThreadShare(config.num_threads, n, hand_on=config.share_threads)
+    threads = share.share()  # each member's to start with
     inits = [None if init is None else init.member(i % len(init.members)) for i in range(n)]
     # the others' watch takes their share of the threads after each fine-tuning step
     controls = [control] + [TrainControl(watch=share.apply) for _ in range(1, n)]
