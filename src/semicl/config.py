@@ -259,7 +259,8 @@ class TrainConfig:
     #: Training on a dataset (``semicl train``, the benchmarks' grids) trains one network.
     members: int = 1
     #: members side by side: one that has finished hands its torch threads on to those
-    #: still training (from their next step; ``semicl.training.members.ThreadShare``)
+    #: still training, from the step after its last (a fixed step: rounds repeat to the
+    #: bit; ``semicl.training.members.ThreadShare``)
     share_threads: bool = True
     #: prediction of a volume: each class's probability smoothed across slices by a
     #: Gaussian as wide as this many in-plane pixels, the slice step read off the image

@@ -30,6 +30,13 @@ def member_threads(jobs: int, budget: int | None = None) -> int:
     return max(1, budget // max(1, int(jobs)))
 
 
+def round_threads(threads: int | None, jobs: int) -> int:
+    """Torch threads of a round that trains ``jobs`` networks side by side, out of
+    ``threads`` (None: the calling thread's count): at least one per network."""
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    return max(threads, int(jobs))
+
+
 @contextlib.contextmanager
 def keeping_cpu_threads() -> Iterator[None]:
     """This thread's torch thread count is put back as it was when the block ends."""

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from semicl.interactive import prepare_image_data
+from semicl.interactive import TrainControl, prepare_image_data
 from semicl.models.network import SegmentationNet
 from semicl.events import ProgressEvent, Stage
 from semicl.training import stages
@@ -18,7 +18,7 @@ from test_training import collect, tiny_config
 CLASSES = ["background", "disk"]
 
 
-def finetune(fresh: bool = True, **settings):
+def finetune(fresh: bool = True, control=None, **settings):
     """Fine-tune a tiny network from strokes with a preset-like length (epochs set)."""
     data = prepare_image_data(*image_with_strokes(), CLASSES)
     cfg = dataclasses.replace(tiny_config().finetune, steps=1, epochs=0.01, min_steps=0,
@@ -27,7 +27,7 @@ def finetune(fresh: bool = True, **settings):
     net = SegmentationNet(tiny_config().model, data.num_classes)
     events, done = collect(run_finetune(net, data, cfg, device=torch.device("cpu"), amp=False,
                                         generator=torch.Generator().manual_seed(0),
-                                        fresh=fresh))
+                                        fresh=fresh, control=control))
     return [e for e in events if isinstance(e, ProgressEvent)], done, net, data
 
 
@@ -61,6 +61,25 @@ def test_a_late_fit_anneals_over_half_the_steps(monkeypatch):
     monkeypatch.setattr(stages, "stroke_recall", recall)
     _, done, _, _ = finetune(stroke_fit=0.95, stroke_max_steps=5000)
     assert done == 304 + 152  # checks at 4, 104, 204, 304; then 304 // 2 steps
+
+
+def test_the_last_step_is_told_as_soon_as_it_is_known(monkeypatch):
+    told = []
+    control = TrainControl(on_length=lambda step, last: told.append((step, last)))
+    finetune(control=control, stroke_fit=0.0)  # no fit rule: known from the start
+    assert told == [(6, 6)]
+    told.clear()
+    calls = []
+
+    def recall(net, data):
+        calls.append(1)
+        return [1.0, 0.99 if len(calls) >= 4 else 0.1]  # fitted at the fourth check
+
+    monkeypatch.setattr(stages, "stroke_recall", recall)
+    _, done, _, _ = finetune(control=control, stroke_fit=0.95, stroke_max_steps=5000)
+    # at least through the next check while not fitted
+    assert told == [(4, None), (104, None), (204, None), (304, None), (done, done)]
+    assert done == 456
 
 
 def test_a_warm_retrain_anneals_from_its_own_floor(monkeypatch):

@@ -29,12 +29,20 @@ class TrainControl:
         thread, with the network a stop would return then (from strokes: the moving
         average of the weights; benchmarks score it mid-run); None = off. Previews show
         the same network.
+    on_length
+        Called as ``on_length(at_least, last)`` on the training thread when fine-tuning's
+        length is set or checked (before its first step and after each fit check): it
+        runs through step ``at_least`` (but for a stop); ``last`` is its last step once
+        decided, else None (:func:`semicl.training.loop.optimise`); None = off. The
+        round's networks use it to hand a finished network's threads on at a fixed step
+        (:class:`semicl.training.members.ThreadShare`).
     """
 
     preview_slice: int | None = None
     preview_every_s: float = 3.0
     stop_requested: bool = False
     watch: Callable[[Any, int], None] | None = None
+    on_length: Callable[[int, int | None], None] | None = None
 
     def request_stop(self) -> None:
         self.stop_requested = True

@@ -86,6 +86,7 @@ def optimise(
     after_step: Callable[[int], Iterable[object]] | None = None,
     options: StepOptions = StepOptions(),
     until: FitUntil | None = None,
+    on_length: Callable[[int, int | None], None] | None = None,
 ) -> Generator[object, None, int]:
     """Run ``steps`` AdamW steps with a warm-up + cosine schedule; yield a ProgressEvent each step.
 
@@ -94,6 +95,9 @@ def optimise(
     ``until`` (:class:`FitUntil`): the length is decided while training instead (``steps``
     only sets the warm-up and the first total shown); each event's ``total`` is the
     length known at that step.
+    ``on_length(at_least, last)`` (:attr:`TrainControl.on_length`), on the training
+    thread, before the first step and after each of ``until``'s checks: the steps run
+    through ``at_least`` (but for a stop), and the last step once decided (else None).
     Returns the number of steps completed (fewer than planned after a stop request).
     """
     params = [p for p in params if p.requires_grad]
@@ -130,6 +134,9 @@ def optimise(
                 )
             yield ProgressEvent(stage, step, total, value, elapsed)
 
+    if on_length is not None:
+        on_length(total if until is None else until.first,
+                  total if until is None else None)
     step = 0
     while step < total:
         step += 1
@@ -152,6 +159,8 @@ def optimise(
                 total = step + anneal[1]
             else:
                 total = step + until.every
+            if on_length is not None:  # not fitted: at least up to the next check
+                on_length(total, total if anneal[0] is not None else None)
         if len(unread) >= options.read_loss_every or step == total:
             yield from read()
         if after_step is not None:

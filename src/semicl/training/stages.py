@@ -304,7 +304,7 @@ def run_finetune(
     done = yield from optimise(
         Stage.FINETUNE, params, loss_fn, steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay,
         device=device, amp=amp, control=control, after_step=previews, options=options,
-        until=until,
+        until=until, on_length=None if control is None else control.on_length,
     )
     if average is not None and done > 0:
         net.load_state_dict(average.module.state_dict())
