@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                 rows.append(json.loads(out.strip().splitlines()[-1]))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
-    text = (f"Round speed (issue #12 item 2), preset quick, {platform.machine()}, "
+    from benchmarks.le_methods import cpu_model
+
+    text = (f"Round speed (issue #12 item 2), preset quick, {cpu_model()} ({platform.machine()}), "
             f"{os.cpu_count()} cores, torch {torch.__version__}, "
             f"load average at the end {os.getloadavg()[0]:.1f}\n\n{table(rows)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
