@@ -27,7 +27,6 @@ from semicl.events import PreviewEvent, ProgressEvent, Stage
 from semicl.inference import check_image, entropy
 from semicl.islands import keep_stroked_islands
 from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
-from semicl.parallel import keeping_cpu_threads, round_threads
 from semicl.prior_weight import prior_weight
 from semicl.slice_smoothing import slice_step
 from semicl.training.control import TrainControl
@@ -69,8 +68,7 @@ def validate_training_input(
 
 def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
     """A fine-tune-only copy of ``config``: ``steps`` steps, batch <= 4, lr >= 3e-3, no
-    weight average, on all the round's threads (:func:`semicl.parallel.round_threads`:
-    the networks that train next use them all, one share each).
+    weight average.
 
     A rough network in seconds, not a good one; the plugin shows it while the full
     pipeline (pretraining included) runs.
@@ -82,7 +80,6 @@ def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
     ft.set_steps(steps)
     ft.batch_size, ft.lr = min(ft.batch_size, FIRST_LOOK_BATCH), max(ft.lr, FIRST_LOOK_LR)
     ft.ema_decay = 0.0  # a few dozen steps: the last weights, not an average over them
-    quick.num_threads = round_threads(config.num_threads, config.members)
     quick.validate()
     return quick
 
@@ -176,23 +173,22 @@ def _first_look(data: TrainingData, config: TrainConfig, control: TrainControl, 
     """A few fine-tuning steps of a fresh network; events re-labelled ``Stage.FIRST_LOOK``;
     then a preview of the viewed slice. Stop is forwarded; no engine previews."""
     inner = TrainControl()
-    with keeping_cpu_threads():
-        gen = train(data, first_look_config(config, steps), control=inner)
-        while True:
-            if control.stop_requested:  # before the next step: Stop ends the current one
-                inner.request_stop()
-            try:
-                ev = next(gen)
-            except StopIteration as done:
-                model = done.value
-                break
-            if isinstance(ev, ProgressEvent):
-                yield dataclasses.replace(ev, stage=Stage.FIRST_LOOK)
-        index = control.preview_slice
-        if index is not None and model.finetuned and data.preview is not None \
-                and 0 <= index < len(data.preview):
-            preview = data.preview[index].to(model.device)
-            yield PreviewEvent(Stage.FIRST_LOOK, steps, index, preview_mask(model.net, preview))
+    gen = train(data, first_look_config(config, steps), control=inner)
+    while True:
+        if control.stop_requested:  # before the next step: Stop ends the current one
+            inner.request_stop()
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            model = done.value
+            break
+        if isinstance(ev, ProgressEvent):
+            yield dataclasses.replace(ev, stage=Stage.FIRST_LOOK)
+    index = control.preview_slice
+    if index is not None and model.finetuned and data.preview is not None \
+            and 0 <= index < len(data.preview):
+        preview = data.preview[index].to(model.device)
+        yield PreviewEvent(Stage.FIRST_LOOK, steps, index, preview_mask(model.net, preview))
     return model
 
 

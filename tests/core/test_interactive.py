@@ -7,11 +7,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
 from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
-from semicl.interactive import RoundResult, TrainControl, first_look_config, training_round
+from semicl.interactive import RoundResult, TrainControl, training_round
 from semicl.islands import keep_stroked_islands
 from semicl.scribbles import scribble_volume
 
@@ -82,28 +81,6 @@ def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
     assert events.index(looks[0]) < first_global, "the first overlay comes before pretraining"
     assert not result.stopped and result.model.finetuned
     assert result.model.config.global_stage.enabled, "the pretrained model, not the first look"
-
-
-def test_the_first_look_trains_on_all_the_rounds_threads():
-    image, scribbles = volume()
-    assert first_look_config(tiny_config(members=2, num_threads=1), 3).num_threads == 2
-    assert first_look_config(tiny_config(members=1, num_threads=3), 3).num_threads == 3
-    seen = []
-
-    def threads_at(ev):
-        if isinstance(ev, ProgressEvent) and ev.stage is Stage.FIRST_LOOK:
-            seen.append(torch.get_num_threads())  # the round's generator runs here
-
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(members=2),
-                           first_look_steps=LOOK_STEPS), threads_at)
-        after = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-    assert seen == [2] * LOOK_STEPS, "two networks train next: the first look takes both"
-    assert after == 1
 
 
 def test_no_first_look_without_pretraining_or_steps():
