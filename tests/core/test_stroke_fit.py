@@ -65,7 +65,7 @@ def test_a_late_fit_anneals_over_half_the_steps(monkeypatch):
 
 def test_the_last_step_is_told_as_soon_as_it_is_known(monkeypatch):
     told = []
-    control = TrainControl(on_length=lambda step, last: told.append((step, last)))
+    control = TrainControl(on_length=lambda at_least, last: told.append((at_least, last)))
     finetune(control=control, stroke_fit=0.0)  # no fit rule: known from the start
     assert told == [(6, 6)]
     told.clear()
