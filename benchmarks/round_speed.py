@@ -58,7 +58,9 @@ def load(name: str, data: str | None, draw: int = 0):
     return case.image, case.mask, case.class_names, case.axis, case.scribbles
 
 
-def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, object]:
+def timed_round(image, scribbles, names, axis, cfg, last=None) -> tuple[dict, object]:
+    """A Train (``last`` None) or a Retrain warm from ``last``, the previous RoundResult
+    (its answer handed on, as the plugin does); (timings, its RoundResult)."""
     from benchmarks.scribbles import plugin_round
     from semicl.training.control import TrainControl
 
@@ -69,7 +71,9 @@ def timed_round(image, scribbles, names, axis, cfg, init=None) -> tuple[dict, ob
     steps: dict[str, int] = {}
     ends: dict[str, float] = {}
     t0 = time.perf_counter()
-    result, first = plugin_round(image, scribbles, names, axis, cfg, control, init,
+    result, first = plugin_round(image, scribbles, names, axis, cfg, control,
+                                 None if last is None else last.model,
+                                 previous=None if last is None else last.probs,
                                  clock=lambda: time.perf_counter() - t0, steps=steps, ends=ends)
     # each stage's seconds: from the previous stage's last event (the round's start) to its own
     marks = [0.0, *ends.values()]
@@ -98,7 +102,7 @@ def one(name: str, data: str | None, threads: int, members: int | None = None,
     fix = correction_strokes(as_volume(mask), as_volume(result.mask), as_volume(scribbles),
                              0 if image.ndim == 2 else axis, np.random.default_rng(1))
     fix = fix.reshape(image.shape)
-    retrain, result2 = timed_round(image, fix, names, axis, cfg, init=result.model)
+    retrain, result2 = timed_round(image, fix, names, axis, cfg, last=result)
     dice = [float(np.mean(dice_per_class(r.mask.astype(np.int64), mask.astype(np.int64),
                                          len(names)))) for r in (result, result2)]
     return {"case": name if draw == 0 else f"{name} draw {draw}", "shape": list(image.shape),

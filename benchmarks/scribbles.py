@@ -86,9 +86,10 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
 
 def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
                  steps: dict | None = None, keep_islands: bool = False,
-                 ends: dict | None = None, predict: bool = True):
+                 ends: dict | None = None, predict: bool = True, previous=None):
     """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
-    plugin does; return (its RoundResult, ``clock()`` at the first overlay or None).
+    plugin does (``previous``: the probabilities ``init`` gave, shown last, as the plugin
+    hands them on); return (its RoundResult, ``clock()`` at the first overlay or None).
     ``steps`` (a dict) receives each stage's steps done (its longest network's: with
     several, the last event may be any network's), ``ends`` each stage's ``clock()`` at its
     last progress event, both keyed by the stage's value. ``predict`` False: the
@@ -96,7 +97,7 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
                          first_look_steps=FIRST_LOOK_STEPS if init is None else 0,
-                         keep_islands=keep_islands, predict=predict)
+                         keep_islands=keep_islands, predict=predict, previous=previous)
     first = None
 
     def note(ev) -> None:
@@ -113,11 +114,12 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
     return result, first
 
 
-def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=None,
-                curve_every: float = 0.0, keep_islands: bool = False
-                ) -> tuple[dict, object, np.ndarray]:
-    """One Train (``init`` None) or Retrain round; Dice every ``curve_every`` s of training.
-    ``keep_islands``: the round's option of that name (the curve's masks get it too)."""
+def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, last=None,
+                curve_every: float = 0.0, keep_islands: bool = False) -> tuple[dict, object]:
+    """One Train (``last`` None) or Retrain round (warm from ``last``, the previous round's
+    RoundResult, holding on to its answer as the plugin does); Dice every ``curve_every``
+    s of training. ``keep_islands``: the round's option of that name (the curve's masks get
+    it too). Returns (the row, the RoundResult)."""
     curve: list[tuple[float, float]] = []
     paused = [0.0]
     t0 = time.perf_counter()
@@ -141,9 +143,10 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
     control = TrainControl(watch=watch, preview_slice=int(case.painted[-1]))
     steps: dict[str, int] = {}
     result, first_overlay = plugin_round(case.image, scribbles, case.class_names, case.axis,
-                                         cfg, control, init,
+                                         cfg, control, None if last is None else last.model,
                                          clock=lambda: time.perf_counter() - t0 - paused[0],
-                                         steps=steps, keep_islands=keep_islands)
+                                         steps=steps, keep_islands=keep_islands,
+                                         previous=None if last is None else last.probs)
     seconds = time.perf_counter() - t0 - paused[0]
     d = case.dice(result.mask)
     curve.append((round(seconds, 1), mean(d)))
@@ -154,7 +157,7 @@ def run_network(case: Case, scribbles: np.ndarray, cfg: TrainConfig, *, init=Non
              "seconds": round(seconds, 2), "curve": curve,
              "volume_ratio": case.volume_ratio(result.mask), "zone": zone, "steps": steps,
              "first_overlay_s": None if first_overlay is None else round(first_overlay, 2)},
-            result.model, result.mask)
+            result)
 
 
 def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
@@ -170,15 +173,15 @@ def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
     row["forest"] = [run_forest(case, case.scribbles, seed)]
     print(f"  forest {row['forest'][0]['mean']:.3f} in {row['forest'][0]['seconds']:.0f} s",
           flush=True)
-    net_row, model, mask = run_network(case, case.scribbles, cfg, curve_every=curve_every,
-                                       keep_islands=keep_islands)
+    net_row, last = run_network(case, case.scribbles, cfg, curve_every=curve_every,
+                                keep_islands=keep_islands)
     row["network"] = [net_row]
     print(f"  network {net_row['mean']:.3f} in {net_row['seconds']:.0f} s "
           f"(curve {net_row['curve']})", flush=True)
     scr = case.scribbles
     for r in range(1, rounds + 1):
-        scr = correction_strokes(case.mask, mask, scr, case.axis, rng)
-        net_row, model, mask = run_network(case, scr, cfg, init=model, keep_islands=keep_islands)
+        scr = correction_strokes(case.mask, last.mask, scr, case.axis, rng)
+        net_row, last = run_network(case, scr, cfg, last=last, keep_islands=keep_islands)
         row["network"].append(net_row)
         row["forest"].append(run_forest(case, scr, seed))
         print(f"  round {r}: network {net_row['mean']:.3f} in {net_row['seconds']:.0f} s, "

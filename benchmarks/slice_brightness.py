@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     set_cpu_threads(args.threads)
     case = load_case(args.case, args.seed, args.data)
-    row, model, _mask = bench.run_network(case, case.scribbles, preset("quick"))
+    row, result = bench.run_network(case, case.scribbles, preset("quick"))
+    model = result.model
     vol = np.moveaxis(np.asarray(case.image, np.float32), case.axis, 0)
     lines = [f"Case `{args.case}`, stroke draw {args.seed}, painted slices "
              f"{[int(i) for i in case.painted]}; one Train round (quick preset, "

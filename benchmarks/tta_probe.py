@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     set_cpu_threads(args.threads)
     for name in expand(args.cases, args.data):
         case = load_case(name, args.seed, args.data)
-        _row, model, mask = bench.run_network(case, case.scribbles, preset("quick"))
+        _row, result = bench.run_network(case, case.scribbles, preset("quick"))
+        model, mask = result.model, result.mask
         row = {"case": name, "seed": args.seed, "round": bench.mean(case.dice(mask))}
         for key, views in VIEWS.items():
             t0 = time.perf_counter()

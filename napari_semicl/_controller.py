@@ -72,7 +72,7 @@ class Controller:
             assert req.image_layer is not None  # image_array refuses None
             assert req.config is not None  # the widget asks for one to train
             axis = _layers.slice_axis(self.viewer, req.image_layer)
-            init, pretrain = None, True
+            init, pretrain, previous = None, True, None
             if warm:
                 # the current model is the newest network: one stopped in pretraining
                 # (after the message that says Retrain fine-tunes it) before an older one
@@ -83,6 +83,7 @@ class Controller:
                 # since gets a fresh output layer from the engine)
                 req.config.model = copy.deepcopy(init.config.model)
                 pretrain = req.repeat_pretraining
+                previous = s.answer(req.image_layer, init, axis)
             n_painted = int(np.count_nonzero(scribbles))
             targets = self._with_corrections(req, scribbles, axis)
             from semicl.interactive import validate_training_input
@@ -104,6 +105,7 @@ class Controller:
             _workers.train_job, image, targets, class_names=list(req.class_names),
             config=req.config, axis=axis, init=init, pretrain=pretrain, control=control,
             first_look_steps=req.first_look_steps, keep_islands=req.keep_islands,
+            previous=previous,
         )
 
     def predict(self, req: Request) -> bool:

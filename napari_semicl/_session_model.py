@@ -73,6 +73,9 @@ class SessionModel:
         #: a model stopped before fine-tuning (Retrain continues it)
         self.pretrained: TrainedModel | None = None
         self.entropy: np.ndarray | None = None  #: of the last full prediction
+        #: the last full prediction's probabilities, with the (image layer, model, axis)
+        #: they are of: the answer a Retrain of that model on that image holds on to
+        self._answer: tuple[object, object, int, np.ndarray] | None = None
         self.job: Job | None = None
         self.timings: dict[str, float] = {}  #: perf_counter of start, first_overlay, done
         self.round_info: dict[str, object] = {}  #: the round being trained (session.json)
@@ -173,8 +176,19 @@ class SessionModel:
                               semicl_source=source)
         self.timings["done"] = time.perf_counter()
         self.entropy = result.entropy
+        self._answer = None if result.probs is None else (
+            req.image_layer, result.model, result.axis, result.probs)
         _layers.set_uncertainty(self.viewer, req.image_layer, self.entropy,
                                 req.show_uncertainty)
+
+    def answer(self, image_layer: Image | None, model: TrainedModel | None,
+               axis: int) -> np.ndarray | None:
+        """The probabilities shown last, if ``model`` gave them on ``image_layer`` sliced
+        along ``axis``; else None (the engine then works the answer out itself)."""
+        if self._answer is None or model is None:
+            return None
+        layer, of, along, probs = self._answer
+        return probs if layer is image_layer and of is model and along == axis else None
 
     # -- models and folders ----------------------------------------------------------------
     def set_model(self, model: TrainedModel) -> None:

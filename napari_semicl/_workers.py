@@ -96,10 +96,12 @@ def train_job(
     control: TrainControl,
     first_look_steps: int = 0,
     keep_islands: bool = False,
+    previous: np.ndarray | None = None,
 ) -> Generator[ProgressEvent | PreviewEvent, None, RoundResult]:
     """One Train / Retrain round: :func:`semicl.interactive.training_round` on a capped
     thread count. Yields its events; returns its :class:`~semicl.interactive.RoundResult`
     (the first-look model when stopped during pretraining; mask None when not fine-tuned).
+    ``previous``: the probabilities ``init`` gave on this image, shown last (read only).
     """
     from semicl.interactive import training_round
 
@@ -107,7 +109,7 @@ def train_job(
     return (yield from training_round(
         image, scribbles, class_names=class_names, config=config, axis=axis, init=init,
         pretrain=pretrain, control=control, first_look_steps=first_look_steps,
-        keep_islands=keep_islands,
+        keep_islands=keep_islands, previous=previous,
     ))
 
 
@@ -127,7 +129,8 @@ def predict_job(
     cap_threads()
     pred = yield from model.predict_iter(image, axis=axis)
     mask = pred.mask if scribbles is None else keep_stroked_islands(pred.mask, scribbles)
-    return RoundResult(model, mask, entropy(pred.probs), axis)
+    return RoundResult(model, mask, entropy(pred.probs), axis,
+                       probs=pred.probs.astype(np.float16))
 
 
 class JobError(Exception):

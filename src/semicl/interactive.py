@@ -33,11 +33,12 @@ from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.members import train_members
 from semicl.training.pipeline import train
-from semicl.training.stages import preview_mask
+from semicl.training.stages import finetune_steps, preview_mask
 from semicl.training.trained_model import TrainedModel
 
-__all__ = ["RoundResult", "TrainControl", "first_look_config", "image_prior_weight",
-           "prepare_image_data", "train_on_image", "training_round", "validate_training_input"]
+__all__ = ["RoundResult", "TrainControl", "answer_slices", "first_look_config",
+           "image_prior_weight", "prepare_image_data", "train_on_image", "training_round",
+           "validate_training_input"]
 
 #: The "first look": a fresh network fine-tuned for a few steps with small batches and a
 #: brisk learning rate, so a rough overlay exists within seconds of pressing Train.
@@ -94,29 +95,54 @@ def image_prior_weight(norm: np.ndarray, scribbles: np.ndarray, num_classes: int
                         beyond=beyond)
 
 
+def answer_slices(previous: np.ndarray, shape: tuple[int, ...], axis: int) -> torch.Tensor:
+    """A previous answer, (C, *shape) per-class probabilities of an image of ``shape``,
+    sliced along ``axis`` as the image is: (N, C, H, W) float16."""
+    previous = np.asarray(previous)
+    if previous.ndim != len(shape) + 1 or previous.shape[1:] != tuple(shape):
+        raise ShapeMismatchError(
+            f"The previous answer has shape {previous.shape}; expected (classes, "
+            f"{', '.join(map(str, shape))}).")
+    return torch.from_numpy(np.stack([to_slices(p, axis, None)[0].astype(np.float16)
+                                      for p in previous], 1))
+
+
+def _painted(scribbles: np.ndarray, axis: int) -> torch.Tensor:
+    """(N,) bool: the slices along ``axis`` holding a stroke."""
+    slices = to_slices(np.asarray(scribbles) != 0, axis, None)[0]
+    return torch.from_numpy(slices.reshape(len(slices), -1).any(1))
+
+
+def _with_answer(data: TrainingData, previous: np.ndarray, scribbles: np.ndarray,
+                 axis: int) -> TrainingData:
+    answer = answer_slices(previous, np.shape(scribbles), axis)
+    return dataclasses.replace(data, previous=answer[_painted(scribbles, axis)],
+                               unlabelled_previous=answer)
+
+
 def prepare_image_data(
     image: np.ndarray, scribbles: np.ndarray, class_names: Sequence[str], axis: int = 0, *,
-    prior_reach: float = 0.0, prior_beyond: float = 0.0,
+    prior_reach: float = 0.0, prior_beyond: float = 0.0, previous: np.ndarray | None = None,
 ) -> TrainingData:
     """Validate, normalise, slice along ``axis`` (native size): the one builder of an
     image's training data. ``unlabelled`` and ``preview`` hold every slice; ``images`` /
     ``targets`` the slices with scribbles. With ``prior_reach`` or ``prior_beyond`` > 0 the
     background prior's weights (:func:`semicl.prior_weight.prior_weight`, the slice step
     read off the image) come along; otherwise none (the prior weighs every unpainted pixel
-    alike)."""
+    alike). ``previous``: the previous round's answer, (C, *image.shape) probabilities, for
+    a warm Retrain to hold on to (:func:`answer_slices`)."""
     targets = validate_training_input(image, scribbles, class_names)
     norm = normalize_intensity(image)
     slices, geometry = to_slices(norm, axis, None)
     target_slices = labels_to_slices(targets, geometry, IGNORE_INDEX)
-    painted = torch.from_numpy((target_slices != IGNORE_INDEX).reshape(len(target_slices), -1)
-                               .any(1))
+    painted = _painted(scribbles, axis)
     all_slices = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None]
     weight = None
     if prior_reach > 0 or prior_beyond > 0:
         weight = torch.from_numpy(to_slices(image_prior_weight(
             norm, scribbles, len(class_names), axis, prior_reach, prior_beyond), axis,
             None)[0])
-    return TrainingData(
+    data = TrainingData(
         unlabelled=all_slices,
         images=all_slices[painted],
         targets=torch.from_numpy(np.ascontiguousarray(target_slices[painted.numpy()],
@@ -126,6 +152,7 @@ def prepare_image_data(
         prior_weight=None if weight is None else weight[painted],
         unlabelled_prior_weight=weight,
     )
+    return data if previous is None else _with_answer(data, previous, scribbles, axis)
 
 
 def _round_config(config: TrainConfig, axis: int) -> TrainConfig:
@@ -166,6 +193,9 @@ class RoundResult:
     entropy: np.ndarray | None  #: image-shaped per-pixel entropy (nats); None likewise
     axis: int
     stopped: bool = False  #: a stop was requested during the round
+    #: (C, *image shape) float16 probabilities behind ``mask`` (what the person sees; the
+    #: next Retrain's ``previous``); None where ``mask`` is
+    probs: np.ndarray | None = None
 
 
 def _first_look(data: TrainingData, config: TrainConfig, control: TrainControl, steps: int
@@ -205,6 +235,7 @@ def training_round(
     first_look_steps: int = 0,
     predict: bool = True,
     keep_islands: bool = False,
+    previous: np.ndarray | None = None,
 ) -> Generator[object, None, RoundResult]:
     """One Train (``init=None``) or Retrain (``init`` = the current model,
     ``pretrain=False``) round on ``image`` (H, W) or (Z, Y, X).
@@ -217,13 +248,25 @@ def training_round(
     ``predict`` and the model is fine-tuned) the whole image is predicted, with entropy;
     with ``keep_islands`` the mask keeps only each structure's connected pieces that touch
     a stroke of it (:func:`semicl.islands.keep_stroked_islands`; the entropy is the
-    network's own).
+    network's own). A warm Retrain with ``FinetuneConfig.keep_previous`` holds on to the
+    previous round's answer, ``previous`` (its :attr:`RoundResult.probs`, what the person
+    saw); without one (a model opened from disk) ``init`` works it out first, once
+    (``Stage.PREDICT`` events).
     Yields ProgressEvent / PreviewEvent; returns a :class:`RoundResult`.
     """
     control = control if control is not None else TrainControl()
     data = prepare_image_data(image, scribbles, class_names, axis,
                               prior_reach=config.finetune.prior_reach,
                               prior_beyond=config.finetune.prior_beyond)
+    ft = config.finetune
+    if init is not None and not pretrain and init.finetuned and ft.enabled \
+            and ft.keep_previous > 0 and init.num_classes == len(class_names) \
+            and ft.from_strokes(data.targets) and finetune_steps(ft, data.targets, fresh=False):
+        if previous is None:
+            previous = (yield from init.predict_iter(_normalised(data, image, axis), axis=axis,
+                                                     normalized=True)).probs
+        data = _with_answer(data, previous, scribbles, axis)
+    del previous
     config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
     look = None
@@ -238,8 +281,14 @@ def training_round(
     stopped = bool(control.stop_requested)
     if not (predict and model.finetuned):
         return RoundResult(model, None, None, axis, stopped)
-    norm = data.preview[:, 0].numpy() if data.preview is not None else None
-    volume = np.moveaxis(norm, 0, axis) if np.ndim(image) == 3 else norm[0]
-    pred = yield from model.predict_iter(volume, axis=axis, normalized=True)
+    pred = yield from model.predict_iter(_normalised(data, image, axis), axis=axis,
+                                         normalized=True)
     mask = keep_stroked_islands(pred.mask, scribbles) if keep_islands else pred.mask
-    return RoundResult(model, mask, entropy(pred.probs), axis, stopped)
+    return RoundResult(model, mask, entropy(pred.probs), axis, stopped,
+                       pred.probs.astype(np.float16))
+
+
+def _normalised(data: TrainingData, image: np.ndarray, axis: int) -> np.ndarray:
+    """The image as ``data`` holds it, normalised, in the image's own layout."""
+    norm = data.preview[:, 0].numpy()
+    return np.moveaxis(norm, 0, axis) if np.ndim(image) == 3 else norm[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
+from semicl.errors import ShapeMismatchError
 from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
 from semicl.interactive import RoundResult, TrainControl, training_round
 from semicl.islands import keep_stroked_islands
@@ -180,17 +181,59 @@ def test_stop_before_any_finetuning_without_first_look():
 
 def test_retrain_fine_tunes_only():
     image, scribbles = volume()
-    _, first = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
-                                  predict=False))
+    _, first = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config()))
+    assert first.probs.shape == (len(CLASSES), *SHAPE) and first.probs.dtype == np.float16
+    np.testing.assert_array_equal(first.probs.argmax(0), first.mask)
     cfg = tiny_config()
     cfg.finetune.steps = 2
     control = TrainControl(preview_slice=1, preview_every_s=0.0)
     events, second = run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
                                         init=first.model, pretrain=False, control=control,
-                                        first_look_steps=LOOK_STEPS))
+                                        first_look_steps=LOOK_STEPS, previous=first.probs))
     assert stages(events) == [Stage.FINETUNE] * 2 + [Stage.PREDICT]
     assert set(stages(events, PreviewEvent)) == {Stage.FINETUNE}
     assert second.model.finetuned and second.mask.shape == SHAPE and not second.stopped
+
+
+def weights(model) -> np.ndarray:
+    return np.concatenate([p.detach().numpy().ravel() for p in model.net.parameters()])
+
+
+def test_a_retrain_without_the_answer_works_it_out_once():
+    """A model opened from disk comes without the probabilities it showed: the Retrain
+    predicts the image first and holds on to that answer, as if it had been handed on."""
+    image, scribbles = volume()
+    _, first = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config()))
+    cfg = tiny_config()
+    cfg.finetune.steps = 3
+
+    def retrain(**kw):
+        return run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
+                                  init=first.model, pretrain=False, **kw))
+
+    events, worked_out = retrain()
+    assert stages(events) == [Stage.PREDICT, *[Stage.FINETUNE] * 3, Stage.PREDICT]
+    _, handed = retrain(previous=first.probs)
+    np.testing.assert_array_equal(weights(worked_out.model), weights(handed.model))
+    # the answer is held on to: another answer trains other weights
+    _, other = retrain(previous=np.ones_like(first.probs) / len(CLASSES))
+    assert not np.array_equal(weights(other.model), weights(handed.model))
+    # nothing is held (nor worked out) without the term
+    cfg.finetune.keep_previous = 0.0
+    events, plain = retrain()
+    assert stages(events) == [*[Stage.FINETUNE] * 3, Stage.PREDICT]
+    np.testing.assert_array_equal(weights(retrain(previous=first.probs)[1].model),
+                                  weights(plain.model))
+
+
+def test_a_previous_answer_of_another_shape_is_refused():
+    image, scribbles = volume()
+    _, first = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                  predict=False))
+    with pytest.raises(ShapeMismatchError, match="previous answer"):
+        run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                           init=first.model, pretrain=False,
+                           previous=np.zeros((len(CLASSES), *SHAPE[1:]), np.float16)))
 
 
 def test_predict_false_returns_no_mask():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,8 @@ class TrainingData:
     preview: torch.Tensor | None = None
     prior_weight: torch.Tensor | None = None
     unlabelled_prior_weight: torch.Tensor | None = None
+    previous: torch.Tensor | None = None
+    unlabelled_previous: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.shape[1] != 1:
@@ -56,6 +59,15 @@ class TrainingData:
                                     self.unlabelled[:, 0])):
             if weight is not None and weight.shape != like.shape:
                 raise ValueError(f"{name} {tuple(weight.shape)} does not match {tuple(like.shape)}")
+        if (self.previous is None) != (self.unlabelled_previous is None):
+            raise ValueError("previous and unlabelled_previous come together (or not at all)")
+        for name, answer, like in (("previous", self.previous, self.images),
+                                   ("unlabelled_previous", self.unlabelled_previous,
+                                    self.unlabelled)):
+            if answer is not None and (answer.ndim != 4 or answer.shape[0] != like.shape[0]
+                                       or answer.shape[2:] != like.shape[2:]):
+                raise ValueError(f"{name} {tuple(answer.shape)} does not match "
+                                 f"{tuple(like.shape)} (one (C, H, W) answer a slice)")
 
     @property
     def num_classes(self) -> int:
@@ -72,12 +84,13 @@ class TrainingData:
                 f"Targets contain class {top} but only {self.num_classes} classes are named."
             )
 
+    @property
+    def holds_previous(self) -> bool:
+        """An answer of the previous round comes along, with one probability a class."""
+        return self.previous is not None and self.previous.shape[1] == self.num_classes
+
     def to(self, device: torch.device) -> TrainingData:
-        return TrainingData(
-            self.unlabelled.to(device),
-            self.images.to(device),
-            self.targets.to(device),
-            list(self.class_names),
-            *(None if t is None else t.to(device)
-              for t in (self.preview, self.prior_weight, self.unlabelled_prior_weight)),
-        )
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        moved["class_names"] = list(self.class_names)
+        return TrainingData(**{k: v.to(device) if isinstance(v, torch.Tensor) else v
+                               for k, v in moved.items()})

@@ -84,19 +84,16 @@ def train(
 
     finetuned = init.finetuned if init is not None else False
     # a warm Retrain: fine-tuning goes on from networks fitted to this image (its own floor,
-    # FinetuneConfig.retrain_min_steps), and may hold on to their answer (keep_previous);
-    # not when the classes changed: the segmentation head is then a new one, with no answer
+    # FinetuneConfig.retrain_min_steps), and may hold on to the previous round's answer where
+    # ``data`` carries it (keep_previous; TrainingData.holds_previous)
     warm = finetuned and not pretrain
-    teacher = None
-    if warm and config.finetune.keep_previous > 0 and init.num_classes == data.num_classes:
-        teacher = copy.deepcopy(net).eval().requires_grad_(False)
     try:
         for stage, cfg in config.stages().items():
             if not cfg.enabled or not (pretrain or stage is Stage.FINETUNE):
                 continue
             if control is not None and control.stop_requested:
                 break
-            extra = {"teacher": teacher, "fresh": not warm} if stage is Stage.FINETUNE else {}
+            extra = {"fresh": not warm} if stage is Stage.FINETUNE else {}
             steps = yield from _recorded(
                 STAGE_RUNNERS[stage](net, on_device, cfg, **common, **extra), history)
             if stage is Stage.FINETUNE and steps > 0:

@@ -185,7 +185,6 @@ def run_finetune(
     flip: bool = False,
     patch_size: int | None = None,
     options: StepOptions = StepOptions(),
-    teacher: torch.nn.Module | None = None,
     fresh: bool = True,
 ) -> Generator[object, None, int]:
     """Stage 3: CE + Dice on labelled pixels; optional live previews of one slice.
@@ -195,12 +194,13 @@ def run_finetune(
     (weighted per pixel by ``data.prior_weight`` / ``unlabelled_prior_weight`` where
     given: none near a structure's strokes, :mod:`semicl.prior_weight`), over the painted
     slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends
-    with an exponential moving average of its weights (``cfg.ema_decay``). With a
-    ``teacher`` (a warm Retrain's starting network, eval mode) and ``cfg.keep_previous``:
-    a cross-entropy toward the teacher's probabilities on the unpainted pixels, weighted
-    as the prior (none near a structure's strokes). ``fresh`` False: a warm Retrain (the
-    network fine-tuned on this image, no pretraining since), with its own floor
-    (:func:`finetune_steps`).
+    with an exponential moving average of its weights (``cfg.ema_decay``). ``fresh``
+    False: a warm Retrain (the network fine-tuned on this image, no pretraining since),
+    with its own floor (:func:`finetune_steps`); there, with the previous round's answer in
+    ``data`` (:attr:`TrainingData.holds_previous`) and ``cfg.keep_previous``: a
+    cross-entropy toward that answer's probabilities on the unpainted pixels, weighted as
+    the prior (none near a structure's strokes). The answer travels through windows and
+    geometry with the image (zero outside it: no say there), so it costs no forward pass.
     """
     spatial = SpatialAugment(flip=flip, **cfg.geometry()) if augment else None
     intensity = IntensityAugment() if augment else None
@@ -209,7 +209,7 @@ def run_finetune(
     affinity = AffinityLoss(cfg.affinity_radius, ncut=cfg.affinity_ncut) \
         if strokes and cfg.affinity_weight > 0 else None
     prior = cfg.background_prior if strokes else 0.0
-    keep = cfg.keep_previous if strokes and teacher is not None else 0.0
+    keep = cfg.keep_previous if strokes and not fresh and data.holds_previous else 0.0
     extra = cfg.unlabelled_batch if strokes and (affinity is not None or prior > 0 or keep > 0) \
         else 0
     batch = cfg.resolved_batch(len(data.images))
@@ -221,30 +221,40 @@ def run_finetune(
 
     # the prior's weights travel as a second channel, 1 - weight (so the zero padding of
     # the geometry leaves pixels from outside the image the full prior, as without
-    # weights), through windows and geometry, split off before intensity
+    # weights), and the previous answer as C more, through windows and geometry; split
+    # off before intensity
     weighted = prior > 0 and data.prior_weight is not None \
         and data.unlabelled_prior_weight is not None
-    images = torch.cat([data.images, 1 - data.prior_weight[:, None]], 1) if weighted \
-        else data.images
+
+    def carried(x: torch.Tensor, weight: torch.Tensor | None, answer: torch.Tensor | None):
+        parts = [x] + ([1 - weight[:, None]] if weighted else []) \
+            + ([answer.to(x.dtype)] if keep > 0 else [])
+        return torch.cat(parts, 1) if len(parts) > 1 else x
+
+    images = carried(data.images, data.prior_weight, data.previous)
 
     def augmented(x: torch.Tensor, y: torch.Tensor | None):
         if spatial is not None:
             x, y = spatial(x, y, generator)
-        x, w = (x[:, :1].contiguous(), 1 - x[:, 1]) if weighted else (x, None)
+        w = 1 - x[:, 1] if weighted else None
+        answer = x[:, 1 + weighted:] if keep > 0 else None
+        x = x[:, :1].contiguous() if x.shape[1] > 1 else x
         if intensity is not None:
             x, _ = intensity(x, None, generator)
-        return x, y, w
+        return x, y, w, answer
 
     def loss_fn(step: int) -> torch.Tensor:
-        x, y, w = augmented(*labelled_batch(windows, images, data.targets, batch, generator))
+        x, y, w, before = augmented(*labelled_batch(windows, images, data.targets, batch,
+                                                    generator))
         if extra:
             other = draw_indices(len(data.unlabelled), extra, generator)
-            xu = data.unlabelled[other]
-            if weighted:
-                xu = torch.cat([xu, 1 - data.unlabelled_prior_weight[other][:, None]], 1)
-            xu, _, wu = augmented(other_windows.draw(xu, generator), None)
+            xu = carried(data.unlabelled[other],
+                         data.unlabelled_prior_weight[other] if weighted else None,
+                         data.unlabelled_previous[other] if keep > 0 else None)
+            xu, _, wu, before_u = augmented(other_windows.draw(xu, generator), None)
             x = torch.cat([x, xu])
             w = torch.cat([w, wu]) if weighted else None
+            before = torch.cat([before, before_u]) if keep > 0 else None
         logits = segment(x).float()
         loss = criterion(logits[: len(y)], y)
         if affinity is not None:
@@ -257,9 +267,7 @@ def run_finetune(
                                    device=logits.device)
             unpainted[: len(y)] = y < 0
         if keep > 0:
-            with torch.no_grad():
-                before = torch.softmax(teacher(x).float(), 1)
-            kept = (before * torch.log_softmax(logits, 1)).sum(1)[unpainted]
+            kept = (before.float() * torch.log_softmax(logits, 1)).sum(1)[unpainted]
             if w is not None:  # not near a structure's strokes, as the prior (not grown)
                 kept = kept * w[unpainted].clamp_max(1)
             loss = loss - keep * kept.mean()
