@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 
     from napari_semicl._session import SessionState
 
+
+def _unwrapped(layer: object) -> object:
+    """The layer behind napari's proxy (a plugin's viewer hands out a new one each time)."""
+    return getattr(layer, "__wrapped__", layer)
+
+
 #: The background jobs: Train (all stages), Retrain (warm start), Predict.
 Job = Literal["train", "retrain", "predict"]
 
@@ -188,7 +194,8 @@ class SessionModel:
         if self._answer is None or model is None:
             return None
         layer, of, along, probs = self._answer
-        return probs if layer is image_layer and of is model and along == axis else None
+        same = _unwrapped(layer) is _unwrapped(image_layer)
+        return probs if same and of is model and along == axis else None
 
     # -- models and folders ----------------------------------------------------------------
     def set_model(self, model: TrainedModel) -> None:

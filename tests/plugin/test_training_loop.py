@@ -72,6 +72,7 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert int(round(viewer.dims.point[0])) == nxt
 
     # -- correct the prediction on one unannotated slice, then Retrain ----------------------
+    shown = np.asarray(pred.data).copy()  # the network's answer, before any edit
     z = next(i for i in (16, 17, 12, 18) if (pred.data[i] != gt[i]).sum() > 20)
     fix = np.asarray(pred.data[z]) != gt[z]
     pred.data[z][fix] = gt[z][fix]  # what painting the right labels over the errors does
@@ -93,6 +94,9 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert_round_over(widget, "Training finished.")
     (img_arg, targets), kwargs = calls[0]
     assert kwargs["init"] is first_model and kwargs["pretrain"] is False
+    # the answer the person saw is handed on (the Retrain holds on to it, no recomputing)
+    assert kwargs["previous"].shape == (len(widget.request().class_names), *gt.shape)
+    assert (kwargs["previous"].argmax(0) == shown).mean() > 0.99  # float16: near-ties
     assert np.array_equal(targets[z][fix], gt[z][fix] + 1), "edited pixels became scribbles"
     assert not targets[z][~fix].any(), "unedited pixels of that slice stay unpainted"
     assert np.array_equal(targets[painted > 0], painted[painted > 0])
