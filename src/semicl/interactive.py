@@ -266,7 +266,6 @@ def training_round(
             previous = (yield from init.predict_iter(_normalised(data, image, axis), axis=axis,
                                                      normalized=True)).probs
         data = _with_answer(data, previous, scribbles, axis)
-    del previous
     config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
     look = None
@@ -281,8 +280,9 @@ def training_round(
     stopped = bool(control.stop_requested)
     if not (predict and model.finetuned):
         return RoundResult(model, None, None, axis, stopped)
-    pred = yield from model.predict_iter(_normalised(data, image, axis), axis=axis,
-                                         normalized=True)
+    volume = _normalised(data, image, axis)
+    del data  # the prior's weights and the previous answer: not needed to predict
+    pred = yield from model.predict_iter(volume, axis=axis, normalized=True)
     mask = keep_stroked_islands(pred.mask, scribbles) if keep_islands else pred.mask
     return RoundResult(model, mask, entropy(pred.probs), axis, stopped,
                        pred.probs.astype(np.float16))
