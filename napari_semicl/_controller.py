@@ -83,7 +83,7 @@ class Controller:
                 # since gets a fresh output layer from the engine)
                 req.config.model = copy.deepcopy(init.config.model)
                 pretrain = req.repeat_pretraining
-                previous = s.answer(req.image_layer, init, axis)
+                previous = s.answer(req.image_layer, init, axis, image.shape)
             n_painted = int(np.count_nonzero(scribbles))
             targets = self._with_corrections(req, scribbles, axis)
             from semicl.interactive import validate_training_input

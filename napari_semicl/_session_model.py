@@ -187,14 +187,15 @@ class SessionModel:
         _layers.set_uncertainty(self.viewer, req.image_layer, self.entropy,
                                 req.show_uncertainty)
 
-    def answer(self, image_layer: Image | None, model: TrainedModel | None,
-               axis: int) -> np.ndarray | None:
+    def answer(self, image_layer: Image | None, model: TrainedModel | None, axis: int,
+               shape: tuple[int, ...]) -> np.ndarray | None:
         """The probabilities shown last, if ``model`` gave them on ``image_layer`` sliced
-        along ``axis``; else None (the engine then works the answer out itself)."""
+        along ``axis``, with its data still of ``shape``; else None (the engine then works
+        the answer out itself)."""
         if self._answer is None or model is None:
             return None
         layer, of, along, probs = self._answer
-        same = _unwrapped(layer) is _unwrapped(image_layer)
+        same = _unwrapped(layer) is _unwrapped(image_layer) and probs.shape[1:] == shape
         return probs if same and of is model and along == axis else None
 
     # -- models and folders ----------------------------------------------------------------

@@ -136,28 +136,30 @@ def test_the_answer_shown_is_kept_for_a_retrain_of_that_model_on_that_image(scen
     s, _ = recorded(viewer)
     req = _request(image, scribbles, config=_model().config)
     model, other = _model(), _model()
-    assert s.answer(image, model, 0) is None  # nothing shown yet
+    assert s.answer(image, model, 0, SHAPE) is None  # nothing shown yet
     probs = np.random.default_rng(0).random((len(NAMES), *SHAPE)).astype(np.float16)
     s.begin("train", image, 0)
     s.finish(RoundResult(model, probs.argmax(0).astype(np.uint8),
                          np.zeros(SHAPE, np.float32), 0, probs=probs), req)
     s.end()
-    assert s.answer(image, model, 0) is probs
+    assert s.answer(image, model, 0, SHAPE) is probs
     # a plugin's viewer is a proxy handing out a new proxy of the layer each time
     from napari.utils._proxies import PublicOnlyProxy
 
-    assert s.answer(PublicOnlyProxy(viewer).layers[image.name], model, 0) is probs
-    assert s.answer(image, other, 0) is None and s.answer(image, None, 0) is None
-    assert s.answer(image, model, 1) is None
+    assert s.answer(PublicOnlyProxy(viewer).layers[image.name], model, 0, SHAPE) is probs
+    assert s.answer(image, other, 0, SHAPE) is None and s.answer(image, None, 0, SHAPE) is None
+    assert s.answer(image, model, 1, SHAPE) is None
+    # the layer's data replaced by another shape: not this answer
+    assert s.answer(image, model, 0, (SHAPE[0] + 1, *SHAPE[1:])) is None
     second = viewer.add_image(np.zeros(SHAPE, np.float32), name="another")
-    assert s.answer(second, model, 0) is None
+    assert s.answer(second, model, 0, SHAPE) is None
     s.set_model(other)  # a loaded model: the answer shown is not its own
-    assert s.answer(image, s.model, 0) is None
+    assert s.answer(image, s.model, 0, SHAPE) is None
     # a round without probabilities (a stop before fine-tuning) leaves the last answer
     s.begin("retrain", image, 0)
     s.finish(RoundResult(other, None, None, 0), req)
     s.end()
-    assert s.answer(image, model, 0) is probs
+    assert s.answer(image, model, 0, SHAPE) is probs
 
 
 def test_a_training_round_updates_the_state_and_tells_listeners(scene, recorded):
