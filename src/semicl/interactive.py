@@ -108,9 +108,10 @@ def answer_slices(previous: np.ndarray, shape: tuple[int, ...], axis: int) -> to
 
 
 def _painted(scribbles: np.ndarray, axis: int) -> torch.Tensor:
-    """(N,) bool: the slices along ``axis`` holding a stroke."""
-    slices = to_slices(np.asarray(scribbles) != 0, axis, None)[0]
-    return torch.from_numpy(slices.reshape(len(slices), -1).any(1))
+    """(N,) bool: the slices along ``axis`` holding a stroke (a 2-D image: one slice)."""
+    marks = np.asarray(scribbles) != 0
+    marks = marks[None] if marks.ndim == 2 else np.moveaxis(marks, axis, 0)
+    return torch.from_numpy(marks.reshape(len(marks), -1).any(1))
 
 
 def _with_answer(data: TrainingData, previous: np.ndarray, scribbles: np.ndarray,
