@@ -109,7 +109,20 @@ def one(name: str, data: str | None, threads: int, members: int | None = None,
             "threads": threads, "members": cfg.members,
             "settings": " ".join(overrides or []) or "default",
             "train": train, "retrain": retrain, "dice_whole_image": [round(d, 3) for d in dice],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **gpu_peak(cfg.device)}
+
+
+def gpu_peak(spec: str) -> dict:
+    """On CUDA: the device's name and the most memory its allocator held, in MB."""
+    from benchmarks.le_methods import device_label
+    from semicl.device import resolve_device
+
+    dev = resolve_device(spec)
+    if dev.type != "cuda":
+        return {}
+    return {"device": device_label(dev),
+            "peak_cuda_mb": round(torch.cuda.max_memory_allocated(dev) / 2**20)}
 
 
 def by_stage(timed: dict) -> str:
@@ -117,6 +130,11 @@ def by_stage(timed: dict) -> str:
     ``finetune 93.9 s (900 steps) · predict 11.9 s (12 steps)``; "–" for older rows."""
     return " · ".join(f"{k} {v['s']} s" + (f" ({v['steps']} steps)" if v["steps"] else "")
                       for k, v in timed.get("stages", {}).items()) or "–"
+
+
+def gpu_cell(row: dict) -> str:
+    """`` (CUDA 812, cuda (NVIDIA H200))`` after the peak RSS, for a row run on a GPU."""
+    return f" (CUDA {row['peak_cuda_mb']}, {row['device']})" if "peak_cuda_mb" in row else ""
 
 
 def table(rows: list[dict]) -> str:
@@ -128,7 +146,8 @@ def table(rows: list[dict]) -> str:
         f"| {r['case']} | {'×'.join(map(str, r['shape']))} | {r['threads']} | "
         f"{r.get('members', 1)} | {r.get('settings', 'default')} | "
         f"{r['train']['first_overlay_s']} | {r['train']['seconds']} | {r['retrain']['seconds']} | "
-        f"{r['peak_rss_mb']} | {r['dice_whole_image'][0]:.3f} / {r['dice_whole_image'][1]:.3f} "
+        f"{r['peak_rss_mb']}{gpu_cell(r)} | "
+        f"{r['dice_whole_image'][0]:.3f} / {r['dice_whole_image'][1]:.3f} "
         f"| {by_stage(r['train'])} | {by_stage(r['retrain'])} |\n"
         for r in rows)
 

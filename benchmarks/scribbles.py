@@ -38,10 +38,10 @@ import numpy as np
 if not __package__:  # run as a file (python benchmarks/<name>.py)
     import _as_script  # noqa: F401  (the repository root onto sys.path)
 
-from benchmarks.le_methods import machine_info, rf_fit, rf_predict  # noqa: E402
+from benchmarks.le_methods import device_label, machine_info, rf_fit, rf_predict  # noqa: E402
 from benchmarks.scribble_cases import DEFAULT_CASES, Case, expand, load_case  # noqa: E402
 from semicl.config import TrainConfig, preset  # noqa: E402
-from semicl.device import set_cpu_threads  # noqa: E402
+from semicl.device import resolve_device, set_cpu_threads  # noqa: E402
 from semicl.events import PreviewEvent, ProgressEvent, drive  # noqa: E402
 from semicl.data.normalize import normalize_intensity  # noqa: E402
 from semicl.interactive import TrainControl, image_prior_weight, training_round  # noqa: E402
@@ -169,7 +169,8 @@ def run_case(case: Case, seed: int, cfg: TrainConfig, label: str, rounds: int,
            "whole_slices": whole_slices,
            "painted_slices": [int(i) for i in case.painted],
            "painted_share": painted_share(case.scribbles), "classes": case.class_names[1:],
-           "config": cfg.to_dict(), "keep_islands": keep_islands, **machine_info()}
+           "config": cfg.to_dict(), "keep_islands": keep_islands,
+           "device": device_label(resolve_device(cfg.device)), **machine_info()}
     row["forest"] = [run_forest(case, case.scribbles, seed)]
     print(f"  forest {row['forest'][0]['mean']:.3f} in {row['forest'][0]['seconds']:.0f} s",
           flush=True)

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
 from semicl.errors import ShapeMismatchError
@@ -14,6 +15,7 @@ from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
 from semicl.interactive import RoundResult, TrainControl, training_round
 from semicl.islands import keep_stroked_islands
 from semicl.scribbles import scribble_volume
+from semicl.training.trained_model import TrainedModel
 
 CLASSES = ["background", "disk", "square"]
 SHAPE = (6, 24, 28)
@@ -243,3 +245,29 @@ def test_predict_false_returns_no_mask():
     assert result.mask is None and result.entropy is None
     assert result.model.finetuned and not result.stopped
     assert Stage.PREDICT not in stages(events)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@needs_cuda
+@pytest.mark.gpu
+def test_a_round_and_a_warm_retrain_run_on_cuda_and_open_on_a_cpu(tmp_path):
+    """The plugin's round on a GPU, as a user with one runs it: two networks on windows of
+    slices larger than a window (batch norm, bf16 autocast), the answer handed to a warm
+    Retrain, then the model saved and opened on a CPU, where it predicts the same mask."""
+    image, scribbles = volume()
+    image, scribbles = (np.repeat(np.repeat(a, 3, axis=1), 3, axis=2)  # 72 x 84 > a window
+                        for a in (image, scribbles))
+    cfg = tiny_config(device="cuda", members=2, patch_size=32)
+    _, first = run(training_round(image, scribbles, class_names=CLASSES, config=cfg))
+    assert first.model.device.type == "cuda"
+    assert first.probs.dtype == np.float16 and first.probs.shape == (len(CLASSES), *image.shape)
+    _, second = run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
+                                   init=first.model, pretrain=False, previous=first.probs))
+    assert second.model.device.type == "cuda" and second.model.finetuned
+    assert second.mask.shape == image.shape and not second.stopped
+    on_cpu = TrainedModel.load(second.model.save(tmp_path / "model.pt"), device="cpu")
+    assert on_cpu.device.type == "cpu"
+    same = (on_cpu.predict(image, axis=0).mask == second.model.predict(image, axis=0).mask)
+    assert same.mean() > 0.98  # bf16 on the GPU, float32 on the CPU: near-ties may differ
