@@ -277,22 +277,52 @@ def test_flip_setting_reaches_every_stage(flip, monkeypatch):
     assert made == [flip, flip, flip]  # global, local, fine-tuning
 
 
-def test_moving_average_is_the_bias_corrected_ema():
-    from semicl.training.stages import moving_average
+def test_ema_weight_is_the_bias_corrected_ema():
+    from semicl.training.weight_average import ema_weight
 
     decay = 0.9
-    update = moving_average(decay)
-    weights = [torch.tensor([float(w)]) for w in (3, -1, 4, 1, 5)]
-    avg = weights[0].clone()  # AveragedModel copies the first weights
-    for n, w in enumerate(weights[1:], start=1):
-        update([avg], [w], torch.tensor(n))  # in place
+    weights = [3.0, -1.0, 4.0, 1.0, 5.0]
+    avg = weights[0]  # the first weights are copied
+    for t, w in enumerate(weights[1:], start=2):
+        d = ema_weight(decay, t)
+        avg = d * avg + (1 - d) * w
     t = len(weights)
     expected = sum((1 - decay) * decay ** (t - 1 - i) * w for i, w in enumerate(weights))
-    torch.testing.assert_close(avg, expected / (1 - decay ** t))
-    # late in a long run the decay is the configured one
-    late = torch.zeros(1)
-    update([late], [torch.ones(1)], 10_000)
-    torch.testing.assert_close(late, torch.tensor([1 - decay]))
+    assert avg == pytest.approx(expected / (1 - decay ** t))
+    assert ema_weight(decay, 10_000) == pytest.approx(decay)  # late in a long run
+
+
+@pytest.mark.parametrize("norm", ["batch", "instance"])
+def test_weight_average_matches_torchs_averaged_model(norm):
+    """The same average as ``torch.optim.swa_utils.AveragedModel`` (per tensor, the
+    library's update) to the bit, batch-norm statistics and their counter included."""
+    from semicl.models.unet import UNet
+    from semicl.training.weight_average import WeightAverage, ema_weight
+
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, base_width=4, depth=2, norm=norm)
+    decay = 0.9
+
+    def per_tensor(avg, cur, n):
+        d = ema_weight(decay, int(n) + 1)
+        return avg * d + cur * (1 - d) if not avg.is_floating_point() else avg.lerp(cur, 1 - d)
+
+    reference = torch.optim.swa_utils.AveragedModel(net, avg_fn=per_tensor, use_buffers=True)
+    ours = WeightAverage(net, decay)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for _ in range(5):
+        opt.zero_grad()
+        net(torch.randn(2, 1, 16, 16)).square().mean().backward()
+        opt.step()
+        reference.update_parameters(net)
+        ours.update()
+    theirs, mine = reference.module.state_dict(), ours.module.state_dict()
+    assert mine.keys() == theirs.keys()
+    for k in mine:
+        assert torch.equal(mine[k], theirs[k]), k
+    # an average, not the last step's weights
+    assert any(not torch.equal(mine[k], v) for k, v in net.state_dict().items()
+               if v.is_floating_point())
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.9])
@@ -302,13 +332,21 @@ def test_stroke_finetuning_ends_on_the_weight_average(decay, monkeypatch):
     import copy
 
     raw, watched = {}, {}
-    real = torch.optim.swa_utils.AveragedModel.update_parameters
+    from semicl.training.weight_average import WeightAverage
 
-    def spy(self, model):
-        raw.update(copy.deepcopy(model.state_dict()))  # the weights of the step just made
-        return real(self, model)
+    nets = []
+    real_init, real_update = WeightAverage.__init__, WeightAverage.update
 
-    monkeypatch.setattr(torch.optim.swa_utils.AveragedModel, "update_parameters", spy)
+    def spy_init(self, net, decay):
+        nets.append(net)
+        real_init(self, net, decay)
+
+    def spy(self):
+        raw.update(copy.deepcopy(nets[-1].state_dict()))  # the weights of the step just made
+        return real_update(self)
+
+    monkeypatch.setattr(WeightAverage, "__init__", spy_init)
+    monkeypatch.setattr(WeightAverage, "update", spy)
     control = TrainControl(watch=lambda net, step: watched.update(
         copy.deepcopy(net.state_dict())))
     image, scribbles, _ = synthetic()

@@ -39,6 +39,7 @@ from semicl.models.network import SegmentationNet, evaluating
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.loop import FitUntil, StepOptions, draw_indices, optimise
+from semicl.training.weight_average import WeightAverage
 
 
 def run_global(
@@ -278,13 +279,11 @@ def run_finetune(
             loss = loss - prior * log_bg.mean()
         return loss
 
-    average = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=moving_average(cfg.ema_decay),
-                                                   use_buffers=True)
-               if strokes and cfg.ema_decay > 0 else None)
+    average = WeightAverage(net, cfg.ema_decay) if strokes and cfg.ema_decay > 0 else None
 
     def previews(step: int) -> Iterator[PreviewEvent]:
         if average is not None:
-            average.update_parameters(net)
+            average.update()
         shown = average.module if average is not None else net  # what a stop now returns
         if control is not None and control.watch is not None:
             control.watch(shown, step)
@@ -333,26 +332,6 @@ def stroke_recall(net: torch.nn.Module, data: TrainingData, chunk: int = 4) -> l
             painted += torch.bincount(y[mask], minlength=data.num_classes).double().cpu()
             hits += torch.bincount(y[mask & (pred == y)], minlength=data.num_classes).double().cpu()
     return [float(h / p) for h, p in zip(hits, painted, strict=True) if p > 0]
-
-
-def moving_average(decay: float):
-    """``AveragedModel`` ``multi_avg_fn``: the bias-corrected exponential moving average
-    (as Adam corrects its moments), so after ``t`` weights the average is
-    ``sum_i (1 - decay) decay**(t - i) w_i / (1 - decay**t)``: no extra weight on the
-    first step's weights, and ``decay`` itself once ``t`` is large. Updates a group of
-    tensors in place, with the step's decay worked out once per group (not per tensor)."""
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n) -> None:
-        t = int(n) + 1  # weights averaged once ``current`` is in (the first was copied)
-        d = decay * (1.0 - decay ** (t - 1)) / (1.0 - decay ** t)
-        for a, c in zip(averaged, current, strict=True):
-            if a.is_floating_point():
-                a.lerp_(c, 1.0 - d)
-            else:  # integer buffers (BatchNorm's num_batches_tracked)
-                a.copy_(a * d + c * (1.0 - d))
-
-    return update
 
 
 @torch.no_grad()
