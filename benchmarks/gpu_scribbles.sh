@@ -7,12 +7,11 @@
 #   bash benchmarks/gpu_scribbles.sh OUT_DIR [DATA_DIR]
 #
 # Run from a checkout of the project. DATA_DIR holds msd_task04_hippocampus, colin27_aal
-# and isbi2012_em (default $SEMICL_DATA_DIR). DEVICE=cpu SMOKE=1 rehearses the same commands
-# briefly on a machine without a GPU.
+# and isbi2012_em (default $SEMICL_DATA_DIR). The device is the preset's "auto" (CUDA where
+# there is one). SMOKE=1 rehearses the same commands briefly on a machine without a GPU.
 set -u
 OUT=$(realpath "${1:?usage: gpu_scribbles.sh OUT_DIR [DATA_DIR]}")
 DATA=$(realpath "${2:-${SEMICL_DATA_DIR:?set SEMICL_DATA_DIR or pass DATA_DIR}}")
-DEVICE=${DEVICE:-cuda}
 PY=${PY:-python3}
 export PYTHONPATH=$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 SEMICL_DATA_DIR=$DATA
 mkdir -p "$OUT/rows"
