@@ -36,7 +36,8 @@ cat "$OUT/env.txt"
 
 echo "== 1. CUDA tests (gpu marker) =="
 timeout "${CAP_TESTS:-60}" $PY -m pytest -q -p no:cacheprovider -rA -m gpu \
-  tests/core/test_step_options.py tests/core/test_interactive.py > "$OUT/gpu_tests.log" 2>&1
+  tests/core/test_step_options.py tests/core/test_interactive.py tests/core/test_training.py \
+  > "$OUT/gpu_tests.log" 2>&1
 echo "tests exit $?"; tail -4 "$OUT/gpu_tests.log"
 
 # a Colin27 round alone on an H200 took 99 s with start-up (session 26; 75 s cut it off)
@@ -66,7 +67,9 @@ bench "$G" g_colin1 --cases colin27:k5 --seeds 1 --rounds $ROUNDS --set $WIDE $S
 bench "$G" g_msd0 --cases $CASES_MSD --seeds 0 --rounds 1 --set $WIDE $SHORT
 bench "$G" g_em --cases em:k1 --seeds 0 1 --rounds 1 --set $WIDE $SHORT
 wait
-for f in "$OUT"/*.log; do echo "-- $(basename "$f")"; grep -E "forest|network|round|Error" "$f" | tail -12; done
+for f in "$OUT"/*.log; do
+  echo "-- $(basename "$f")"; grep -E "forest|network|round|Error" "$f" | tail -12
+done
 cat "$OUT"/rows/*/results.jsonl > "$OUT/results.jsonl" 2>/dev/null
 rm -rf "$OUT/rows"
 exit 0
