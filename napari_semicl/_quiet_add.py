@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
+from napari_semicl._proxy import unwrapped
+
 if TYPE_CHECKING:
     from napari.components import ViewerModel
     from napari.layers import Layer
@@ -45,7 +47,7 @@ def unselected(viewer: ViewerModel) -> Iterator[None]:
     before, active = list(sel), sel.active
     mode = getattr(active, "mode", None)
     # napari hands plugins a proxy that warns on private attributes: use the list itself
-    layers = getattr(viewer.layers, "__wrapped__", viewer.layers)
+    layers = unwrapped(viewer.layers)
     flag = getattr(layers, "_activate_on_insert", None)
     if flag is not None:
         layers._activate_on_insert = False

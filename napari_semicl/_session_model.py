@@ -22,6 +22,7 @@ from psygnal import Signal
 from napari_semicl import _layers, _messages
 from napari_semicl._autosave import Autosaver
 from napari_semicl._prediction import PredictionView
+from napari_semicl._proxy import unwrapped
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,11 +35,6 @@ if TYPE_CHECKING:
     from semicl.training.trained_model import TrainedModel
 
     from napari_semicl._session import SessionState
-
-
-def _unwrapped(layer: object) -> object:
-    """The layer behind napari's proxy (a plugin's viewer hands out a new one each time)."""
-    return getattr(layer, "__wrapped__", layer)
 
 
 #: The background jobs: Train (all stages), Retrain (warm start), Predict.
@@ -195,7 +191,7 @@ class SessionModel:
         if self._answer is None or model is None:
             return None
         layer, of, along, probs = self._answer
-        same = _unwrapped(layer) is _unwrapped(image_layer) and probs.shape[1:] == shape
+        same = unwrapped(layer) is unwrapped(image_layer) and probs.shape[1:] == shape
         return probs if same and of is model and along == axis else None
 
     # -- models and folders ----------------------------------------------------------------
