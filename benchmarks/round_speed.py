@@ -115,14 +115,13 @@ def one(name: str, data: str | None, threads: int, members: int | None = None,
 
 def gpu_peak(spec: str) -> dict:
     """On CUDA: the device's name and the most memory its allocator held, in MB."""
-    from benchmarks.le_methods import device_label
+    from benchmarks.le_methods import device_label, read_peak
     from semicl.device import resolve_device
 
     dev = resolve_device(spec)
     if dev.type != "cuda":
         return {}
-    return {"device": device_label(dev),
-            "peak_cuda_mb": round(torch.cuda.max_memory_allocated(dev) / 2**20)}
+    return {"device": device_label(dev), "peak_cuda_mb": round(read_peak(dev) / 2**20)}
 
 
 def by_stage(timed: dict) -> str:
