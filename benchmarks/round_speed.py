@@ -62,11 +62,11 @@ def timed_round(image, scribbles, names, axis, cfg, last=None) -> tuple[dict, ob
     """A Train (``last`` None) or a Retrain warm from ``last``, the previous RoundResult
     (its answer handed on, as the plugin does); (timings, its RoundResult)."""
     from benchmarks.scribbles import plugin_round
+    from semicl.labels import painted_slices
     from semicl.training.control import TrainControl
 
     # the plugin previews the slice in view: the last painted one (a 2-D image: its only one)
-    painted = np.nonzero(np.any(scribbles, axis=tuple(i for i in range(3) if i != axis)))[0] \
-        if image.ndim == 3 else [0]
+    painted = np.flatnonzero(painted_slices(scribbles, axis))
     control = TrainControl(preview_slice=int(painted[-1]))
     steps: dict[str, int] = {}
     ends: dict[str, float] = {}

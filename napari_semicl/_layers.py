@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from semicl.errors import SemiclError
-from semicl.labels import UNPAINTED
+from semicl.labels import painted_slices
 
 from napari_semicl import _colors, _quiet_add
 
@@ -232,8 +232,5 @@ def go_to_slice(viewer: ViewerModel, layer: Layer, axis: int, index: int) -> Non
 
 
 def annotated_slices(scribbles: np.ndarray, axis: int) -> set[int]:
-    """Indices of slices along ``axis`` with at least one painted pixel."""
-    if scribbles.ndim < 3:
-        return {0} if np.any(scribbles != UNPAINTED) else set()
-    other = tuple(a for a in range(scribbles.ndim) if a != axis)
-    return {int(i) for i in np.flatnonzero(np.any(scribbles != UNPAINTED, axis=other))}
+    """Indices of slices along ``axis`` with at least one painted pixel (a 2-D image: 0)."""
+    return {int(i) for i in np.flatnonzero(painted_slices(scribbles, axis))}

@@ -26,7 +26,7 @@ from semicl.errors import LabelError, ShapeMismatchError
 from semicl.events import PreviewEvent, ProgressEvent, Stage
 from semicl.inference import check_image, entropy
 from semicl.islands import keep_stroked_islands
-from semicl.labels import IGNORE_INDEX, check_trainable, scribbles_to_targets
+from semicl.labels import IGNORE_INDEX, check_trainable, painted_slices, scribbles_to_targets
 from semicl.prior_weight import prior_weight
 from semicl.slice_smoothing import slice_step
 from semicl.training.control import TrainControl
@@ -108,10 +108,8 @@ def answer_slices(previous: np.ndarray, shape: tuple[int, ...], axis: int) -> to
 
 
 def _painted(scribbles: np.ndarray, axis: int) -> torch.Tensor:
-    """(N,) bool: the slices along ``axis`` holding a stroke (a 2-D image: one slice)."""
-    marks = np.asarray(scribbles) != 0
-    marks = marks[None] if marks.ndim == 2 else np.moveaxis(marks, axis, 0)
-    return torch.from_numpy(marks.reshape(len(marks), -1).any(1))
+    """(N,) bool tensor: :func:`semicl.labels.painted_slices`."""
+    return torch.from_numpy(painted_slices(scribbles, axis))
 
 
 def _with_answer(data: TrainingData, previous: np.ndarray, scribbles: np.ndarray,

@@ -125,6 +125,18 @@ def mask_to_scribbles(mask: np.ndarray) -> np.ndarray:
     return targets_to_scribbles(m.astype(np.int64))
 
 
+def painted_slices(scribbles: np.ndarray, axis: int = 0) -> np.ndarray:
+    """(N,) bool: which of the N slices along ``axis`` hold a painted pixel (any value but
+    :data:`UNPAINTED`; a bool array: any True). A 2-D image is one slice.
+
+    >>> painted_slices(np.array([[[0, 0]], [[0, 2]]])).tolist()
+    [False, True]
+    """
+    marks = np.asarray(scribbles) != UNPAINTED
+    marks = marks[None] if marks.ndim == 2 else np.moveaxis(marks, axis, 0)
+    return marks.reshape(len(marks), -1).any(1)
+
+
 def default_class_names(num_classes: int) -> list[str]:
     """``['background', 'structure 1', ...]`` for ``num_classes`` classes including background."""
     if num_classes < 2:

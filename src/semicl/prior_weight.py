@@ -33,14 +33,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from semicl.labels import class_to_scribble
+from semicl.labels import class_to_scribble, painted_slices
 
 __all__ = ["beyond_factor", "prior_weight", "stroke_radius"]
 
 
 def _painted(strokes: np.ndarray) -> np.ndarray:
     """Indices of the slices of ``strokes`` (Z, Y, X) bool holding a stroke pixel."""
-    return np.flatnonzero(strokes.reshape(len(strokes), -1).any(1))
+    return np.flatnonzero(painted_slices(strokes))
 
 
 def stroke_radius(strokes: np.ndarray) -> float:

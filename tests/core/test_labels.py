@@ -32,6 +32,18 @@ def test_unknown_label_value_names_the_limit():
         labels.mask_to_targets(np.array([0, 3]), num_classes=3)
 
 
+def test_painted_slices_along_each_axis_and_of_a_2d_image():
+    s = np.zeros((3, 4, 5), dtype=np.uint8)
+    s[1, 2, 3] = 1  # background counts as painted
+    s[2, 0, 0] = 3
+    assert labels.painted_slices(s).tolist() == [False, True, True]
+    assert labels.painted_slices(s, axis=1).tolist() == [True, False, True, False]
+    assert labels.painted_slices(s, axis=2).tolist() == [True, False, False, True, False]
+    assert labels.painted_slices(s > 0, axis=2).tolist() == [True, False, False, True, False]
+    assert labels.painted_slices(np.zeros((4, 4), np.uint8)).tolist() == [False]
+    assert labels.painted_slices(np.eye(4, dtype=np.uint8), axis=1).tolist() == [True]
+
+
 def test_check_trainable():
     with pytest.raises(LabelError, match="No labelled pixels"):
         labels.check_trainable(np.full((4, 4), -1))
