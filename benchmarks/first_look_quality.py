@@ -1,12 +1,12 @@
-"""How good the first overlay is: the round's first look against a forest on the same strokes.
+"""How good the first overlay is: the round's (a pixel forest's) against the first look's network.
 
 Issue 12 times the first overlay (<= 10 s after Train); nothing scored what it shows. Here,
 on the scribble benchmark's cases (``benchmarks/scribble_cases.py``: the same strokes), the
-overlay the plugin shows first — the first look's preview of the last painted slice, after
-its 30 steps (``semicl.interactive``'s ``_first_look``, as the round runs it, one thread) —
-is scored on that slice's every pixel, beside what an ilastik-style forest fitted on the
-same strokes (``benchmarks/le_methods.rf_fit``, the benchmark's forest) would show on it.
-Seconds include building the round's training data (the first look) or fitting (the forest).
+previewed slice (the last painted one, as the plugin shows it) is scored on every pixel:
+what the round shows first since session 27 — a pixel forest fitted on the strokes
+(:mod:`semicl.pixel_forest`; the run is ``training_round`` as the plugin calls it, stopped at
+its first preview) — beside what it showed before, the first look's network after its 30
+steps (the same data, one thread). Seconds include building the round's training data.
 
     python benchmarks/first_look_quality.py --out benchmarks/results/first_look_quality_cpu.md
 """
@@ -25,17 +25,22 @@ import torch
 if not __package__:  # run as a file (python benchmarks/<name>.py)
     import _as_script  # noqa: F401  (the repository root onto sys.path)
 
-from benchmarks.le_methods import device_label, rf_features, rf_fit  # noqa: E402
+from benchmarks.le_methods import device_label  # noqa: E402
 from benchmarks.scribble_cases import load_case  # noqa: E402
 from benchmarks.scribbles import FIRST_LOOK_STEPS  # noqa: E402
 from semicl.config import preset  # noqa: E402
-from semicl.data.normalize import normalize_intensity  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
 from semicl.events import PreviewEvent, drive  # noqa: E402
-from semicl.interactive import _first_look, _round_config, prepare_image_data  # noqa: E402
-from semicl.labels import scribbles_to_targets  # noqa: E402
+from semicl.interactive import (  # noqa: E402
+    _round_config,
+    first_look_config,
+    prepare_image_data,
+    training_round,
+)
 from semicl.metrics import dice_per_class  # noqa: E402
 from semicl.training.control import TrainControl  # noqa: E402
+from semicl.training.pipeline import train  # noqa: E402
+from semicl.training.stages import preview_mask  # noqa: E402
 
 CASES = ("colin27:k5:0", "colin27:k5:1", "msd:hippocampus_015:k3:0",
          "msd:hippocampus_034:k3:0", "em:k1:0")
@@ -47,32 +52,42 @@ def slice_dice(pred: np.ndarray, case, index: int) -> float:
     return float(np.nanmean(dice_per_class(pred, truth, len(case.class_names))))
 
 
-def first_look(case, seed: int) -> dict:
-    """The round's first look (data built as the round does), scored on its preview."""
+def network_look(case, seed: int) -> dict:
+    """The first look's network (30 steps, data built as the round does), scored on the
+    previewed slice: the first overlay until session 27."""
     cfg = dataclasses.replace(preset("quick"), seed=seed)
     index = int(case.painted[-1])
     t0 = time.perf_counter()
     data = prepare_image_data(case.image, case.scribbles, case.class_names, case.axis,
                               prior_reach=cfg.finetune.prior_reach,
                               prior_beyond=cfg.finetune.prior_beyond)
-    shown: list[PreviewEvent] = []
-    drive(_first_look(data, _round_config(cfg, case.axis), TrainControl(preview_slice=index),
-                      FIRST_LOOK_STEPS),
-          lambda ev: shown.append(ev) if isinstance(ev, PreviewEvent) else None)
-    return {"method": f"first look, seed {seed}", "seconds": time.perf_counter() - t0,
-            "dice": slice_dice(shown[-1].mask, case, index)}
+    model = drive(train(data, first_look_config(_round_config(cfg, case.axis),
+                                                FIRST_LOOK_STEPS)))
+    mask = preview_mask(model.net, data.preview[index])
+    return {"method": f"first look's network ({FIRST_LOOK_STEPS} steps), seed {seed}",
+            "seconds": time.perf_counter() - t0, "dice": slice_dice(mask, case, index)}
 
 
-def forest(case, trees: int = 50) -> dict:
-    """The benchmark's forest on the same strokes, predicting the previewed slice only."""
+def round_overlay(case) -> dict:
+    """The round's first overlay as the plugin gets it (``training_round`` with the
+    plugin's first look, stopped at its first preview): seconds from the call."""
     index = int(case.painted[-1])
+    control = TrainControl(preview_slice=index)
+    shown: list[PreviewEvent] = []
+
+    def seen(ev) -> None:
+        if isinstance(ev, PreviewEvent) and not shown:
+            shown.append(ev)
+            seconds.append(time.perf_counter() - t0)
+            control.request_stop()
+
+    seconds: list[float] = []
     t0 = time.perf_counter()
-    clf = rf_fit([(case.image, scribbles_to_targets(case.scribbles, len(case.class_names)))],
-                 case.axis, trees=trees)
-    f = rf_features(np.take(normalize_intensity(case.image), index, axis=case.axis))
-    pred = clf.predict(f.reshape(-1, f.shape[-1])).reshape(f.shape[:2])
-    return {"method": f"forest, {trees} trees", "seconds": time.perf_counter() - t0,
-            "dice": slice_dice(pred, case, index)}
+    drive(training_round(case.image, case.scribbles, class_names=case.class_names,
+                         config=preset("quick"), axis=case.axis, control=control,
+                         first_look_steps=FIRST_LOOK_STEPS, predict=False), seen)
+    return {"method": "the round's first overlay (pixel forest)", "seconds": seconds[0],
+            "dice": slice_dice(shown[0].mask, case, index)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,17 +105,18 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.cases:
         name, draw = spec.rsplit(":", 1)
         case = load_case(name, int(draw), args.data)
-        for row in [first_look(case, s) for s in args.seeds] + [forest(case)]:
+        for row in [network_look(case, s) for s in args.seeds] + [round_overlay(case)]:
             row.update(case=name, draw=int(draw), slice=int(case.painted[-1]))
             print(json.dumps(row), flush=True)
             rows.append(row)
     lines = [
-        "# The first overlay's quality: the first look against a forest on the same strokes",
+        "# The first overlay's quality: the round's (a pixel forest's) against the first"
+        " look's network",
         "",
         f"Command: `python benchmarks/first_look_quality.py {' '.join(argv or [])}`".rstrip(),
         f"({device_label(torch.device('cpu'))}, one thread; Dice: mean over the structures"
-        " of the previewed slice, every pixel of it; seconds: data built and first look"
-        " trained, or forest fitted and the slice predicted)",
+        " of the previewed slice, every pixel of it; seconds: from the call, the round's"
+        " training data built)",
         "",
         "| case | stroke draw | previewed slice | method | seconds | Dice of the slice |",
         "|---|---|---|---|---:|---:|",

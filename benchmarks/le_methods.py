@@ -27,6 +27,7 @@ from semicl.config import TrainConfig, preset
 from semicl.data.normalize import normalize_intensity
 from semicl.events import ProgressEvent, drive
 from semicl.metrics import DiceAccumulator
+from semicl.pixel_forest import PixelForest, pixel_features
 from semicl.training.pipeline import train
 from semicl.training.trained_model import TrainedModel
 
@@ -230,54 +231,34 @@ def score(predict: Callable[[np.ndarray], np.ndarray], tests: Sequence, num_clas
 
 # ----------------------------------------------------------------------------- random forest
 def rf_features(sl: np.ndarray, sigma_max: float = 8.0) -> np.ndarray:
-    """(H, W, F) float32 multiscale intensity/edge/texture features, sigmas 1..``sigma_max``."""
-    from skimage.feature import multiscale_basic_features
-
-    return multiscale_basic_features(np.asarray(sl, np.float32), intensity=True, edges=True,
-                                     texture=True, sigma_min=1, sigma_max=sigma_max,
-                                     channel_axis=None).astype(np.float32)
+    """(H, W, F) float32 multiscale intensity/edge/texture features, sigmas 1..``sigma_max``
+    (:func:`semicl.pixel_forest.pixel_features`)."""
+    return pixel_features(sl, sigma_max)
 
 
 def rf_fit(pairs: Sequence[tuple[np.ndarray, np.ndarray]], axis: int, *, seed: int = 0,
-           max_per_class: int = 20000, trees: int = 50):
-    """Train on the labelled pixels (targets >= 0) of labelled slices; at most
-    ``max_per_class`` pixels per class, drawn uniformly."""
-    from sklearn.ensemble import RandomForestClassifier
+           max_per_class: int = 20000, trees: int = 50) -> PixelForest:
+    """Train on the labelled pixels (targets >= 0) of labelled slices along ``axis`` of
+    each (image, targets) pair (:class:`semicl.pixel_forest.PixelForest`, the plugin's
+    first overlay); at most ``max_per_class`` pixels per class, drawn uniformly."""
 
-    rng = np.random.default_rng(seed)
-    lab = [(normalize_intensity(im), np.asarray(t)) for im, t in pairs]
-    n_sl = sum(int((np.moveaxis(t, axis, 0).reshape(t.shape[axis], -1) >= 0).any(1).sum())
-               if t.ndim == 3 else 1 for _, t in lab)
-    cap = max(50, 4 * max_per_class // max(1, n_sl))  # pre-subsample per slice and class
-    feats, ys = [], []
-    for im, t in lab:
-        ims = np.moveaxis(im, axis, 0) if im.ndim == 3 else im[None]
-        ts = np.moveaxis(t, axis, 0) if t.ndim == 3 else t[None]
-        for x, y in zip(ims, ts):
-            if not (y >= 0).any():
-                continue
-            f = rf_features(x)
-            for c in np.unique(y[y >= 0]):
-                idx = np.flatnonzero(y.ravel() == c)
-                idx = rng.choice(idx, min(cap, len(idx)), replace=False)
-                feats.append(f.reshape(-1, f.shape[-1])[idx])
-                ys.append(np.full(len(idx), c, np.int64))
-    X, y = np.concatenate(feats), np.concatenate(ys)
-    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), min(max_per_class, int((y == c).sum())),
-                                      replace=False) for c in np.unique(y)])
-    clf = RandomForestClassifier(n_estimators=trees, n_jobs=1, random_state=seed)
-    clf.fit(X[keep], y[keep])
-    return clf
+    def slices():
+        for im, t in pairs:
+            im, t = normalize_intensity(im), np.asarray(t)
+            ims = np.moveaxis(im, axis, 0) if im.ndim == 3 else im[None]
+            ts = np.moveaxis(t, axis, 0) if t.ndim == 3 else t[None]
+            yield from zip(ims, ts)
+
+    return PixelForest(slices(), seed=seed, max_per_class=max_per_class, trees=trees)
 
 
-def rf_predict(clf, image: np.ndarray, axis: int) -> np.ndarray:
+def rf_predict(clf: PixelForest, image: np.ndarray, axis: int) -> np.ndarray:
     """Mask of ``image`` predicted slice by slice along ``axis``."""
     im = normalize_intensity(image)
     ims = np.moveaxis(im, axis, 0) if im.ndim == 3 else im[None]
     out = np.empty(ims.shape, np.int64)
     for i, x in enumerate(ims):
-        f = rf_features(x)
-        out[i] = clf.predict(f.reshape(-1, f.shape[-1])).reshape(x.shape)
+        out[i] = clf.predict_features(rf_features(x))
     return np.moveaxis(out, 0, axis) if im.ndim == 3 else out[0]
 
 

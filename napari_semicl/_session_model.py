@@ -54,7 +54,7 @@ class Request:
     #: keep each structure's pieces that touch a stroke of it (Train, Retrain and Predict)
     keep_islands: bool = False
     show_uncertainty: bool = False
-    first_look_steps: int = 0  #: >0: a quick fine-tune-only preview before pretraining
+    first_look_steps: int = 0  #: >0: a first look (a forest's overlay, a few-step network) first
 
 
 class SessionModel:

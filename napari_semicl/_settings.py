@@ -98,9 +98,10 @@ class SettingsPanel(QWidget):
         self.preview_s.setSuffix(" s")
         self.preview_s.setToolTip(
             "How often the viewed slice's prediction refreshes while fine-tuning.")
-        self.first_look = _spin(0, 10_000, "Train: fine-tune a fresh network for this many steps "
-                                "first, so an overlay appears within seconds while pretraining "
-                                "runs (0 = off).", special="off")
+        self.first_look = _spin(0, 10_000, "Train: first show a pixel forest's overlay of the "
+                                "viewed slice (fitted on the strokes in a second or two), then "
+                                "fine-tune a fresh network for this many steps, kept if you "
+                                "stop during pretraining (0 = off).", special="off")
         self.first_look.setValue(30)
         more.addRow("First look steps", self.first_look)
         self.flip = QCheckBox()

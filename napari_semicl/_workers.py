@@ -47,6 +47,9 @@ def warm_up() -> None:
         try:
             import torch._dynamo  # noqa: F401 - the slow lazy import of torch.optim
             import semicl.interactive  # noqa: F401
+            # the first overlay's pixel forest (semicl.pixel_forest imports them lazily)
+            import skimage.feature  # noqa: F401
+            import sklearn.ensemble  # noqa: F401
         except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
             return
         # These imports leave enough new long-lived objects for Python's next *full*

@@ -12,8 +12,9 @@ import torch
 from semicl.config import FinetuneConfig, GlobalConfig, LocalConfig, ModelConfig, TrainConfig
 from semicl.errors import ShapeMismatchError
 from semicl.events import PreviewEvent, ProgressEvent, Stage, drive
-from semicl.interactive import RoundResult, TrainControl, training_round
+from semicl.interactive import RoundResult, TrainControl, prepare_image_data, training_round
 from semicl.islands import keep_stroked_islands
+from semicl.pixel_forest import PixelForest
 from semicl.scribbles import scribble_volume
 from semicl.training.trained_model import TrainedModel
 
@@ -79,6 +80,12 @@ def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
     looks = [e for e in events if isinstance(e, PreviewEvent) and e.stage is Stage.FIRST_LOOK]
     assert len(looks) == 1 and looks[0].slice_index == 2
     assert looks[0].mask.shape == SHAPE[1:] and looks[0].mask.dtype == np.uint8
+    # the overlay is the pixel forest's on the strokes, shown before the network's steps
+    data = prepare_image_data(image, scribbles, CLASSES)
+    forest = PixelForest(zip(data.images[:, 0].numpy(), data.targets.numpy()), seed=0)
+    assert np.array_equal(looks[0].mask, forest.predict(data.preview[2, 0].numpy()))
+    assert looks[0].step == 0 and events.index(looks[0]) < next(
+        i for i, e in enumerate(events) if isinstance(e, ProgressEvent))
     first_global = next(i for i, e in enumerate(events) if getattr(e, "stage", None)
                         is Stage.GLOBAL)
     assert events.index(looks[0]) < first_global, "the first overlay comes before pretraining"
