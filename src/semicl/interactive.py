@@ -47,6 +47,8 @@ __all__ = ["RoundResult", "TrainControl", "answer_slices", "first_look_config",
 #: shown meanwhile is a pixel forest's: :func:`_first_look`).
 FIRST_LOOK_BATCH = 4
 FIRST_LOOK_LR = 3e-3
+#: the first overlay's forest learns from at most this many painted slices
+FIRST_LOOK_FOREST_SLICES = 8
 
 
 def validate_training_input(
@@ -211,8 +213,12 @@ def _first_look(data: TrainingData, config: TrainConfig, control: TrainControl, 
     or two: the network after these steps showed next to nothing on Colin27 and MSD.
     """
     index = control.preview_slice
-    if index is not None and data.preview is not None and 0 <= index < len(data.preview):
-        forest = PixelForest(zip(data.images[:, 0].numpy(), data.targets.numpy()),
+    if index is not None and data.preview is not None and 0 <= index < len(data.preview) \
+            and not control.stop_requested:
+        # a few painted slices, evenly spread: seconds, however many are painted
+        some = np.unique(np.linspace(0, len(data.images) - 1,
+                                     FIRST_LOOK_FOREST_SLICES).round().astype(int))
+        forest = PixelForest(zip(data.images[some, 0].numpy(), data.targets[some].numpy()),
                              seed=config.seed)
         yield PreviewEvent(Stage.FIRST_LOOK, 0, index, forest.predict(data.preview[index, 0]
                                                                       .numpy()))

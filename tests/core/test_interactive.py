@@ -93,6 +93,22 @@ def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
     assert result.model.config.global_stage.enabled, "the pretrained model, not the first look"
 
 
+def test_the_first_overlays_forest_learns_from_a_few_painted_slices(monkeypatch):
+    import semicl.interactive as interactive
+
+    monkeypatch.setattr(interactive, "FIRST_LOOK_FOREST_SLICES", 1)
+    image, scribbles = volume()
+    control = TrainControl(preview_slice=3, preview_every_s=1e9)
+    events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                   control=control, first_look_steps=LOOK_STEPS, predict=False),
+                    lambda ev: control.request_stop() if isinstance(ev, PreviewEvent) else None)
+    data = prepare_image_data(image, scribbles, CLASSES)
+    assert len(data.images) == 2
+    first = PixelForest(zip(data.images[:1, 0].numpy(), data.targets[:1].numpy()), seed=0)
+    shown = next(e for e in events if isinstance(e, PreviewEvent))
+    assert np.array_equal(shown.mask, first.predict(data.preview[3, 0].numpy()))
+
+
 def test_no_first_look_without_pretraining_or_steps():
     image, scribbles = volume()
     cfg = tiny_config()
