@@ -50,8 +50,9 @@ def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
     ctrl.session.status.connect(shown.append)
     widget.train_btn.click()
     qtbot.waitUntil(lambda: "first_overlay" in ctrl.session.timings, timeout=90_000)
+    # the first overlay is the pixel forest's, before the first look's network trains
     assert ctrl.view.layer().data[14].any(), "the first look shows the viewed slice"
-    assert _has_points(widget, "first_look", 15)
+    qtbot.waitUntil(lambda: _has_points(widget, "first_look", 15), timeout=60_000)
     assert ("first_look", "First look") in titles, titles
     assert any(text.startswith("First look: ") for text in shown), shown
     qtbot.waitUntil(lambda: _has_points(widget, "global"), timeout=60_000)
