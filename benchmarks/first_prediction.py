@@ -1,7 +1,8 @@
-"""Time from "Train" to the first full-volume prediction, as the plugin does it.
+"""Time from "Train" to the first full-volume prediction of a network.
 
 One real MSD volume, strokes simulated on 3 slices from its ground truth (see
-semicl.scribbles); as the plugin does it, a short "first look" fine-tune and its
+semicl.scribbles); a short "first look" fine-tune (the plugin's first overlay until
+session 27; it now shows a pixel forest's first, ``benchmarks/first_look_quality.py``) and its
 full-volume prediction, then the chosen preset and its full-volume prediction. Reports the time of
 each stage, the total, the share of pixels painted and the Dice of the prediction
 against the ground truth of the whole volume (unpainted slices included).
