@@ -27,7 +27,7 @@ from semicl.config import TrainConfig, preset
 from semicl.data.normalize import normalize_intensity
 from semicl.events import ProgressEvent, drive
 from semicl.metrics import DiceAccumulator
-from semicl.pixel_forest import PixelForest, pixel_features
+from semicl.pixel_forest import PixelForest
 from semicl.training.pipeline import train
 from semicl.training.trained_model import TrainedModel
 
@@ -230,12 +230,6 @@ def score(predict: Callable[[np.ndarray], np.ndarray], tests: Sequence, num_clas
 
 
 # ----------------------------------------------------------------------------- random forest
-def rf_features(sl: np.ndarray, sigma_max: float = 8.0) -> np.ndarray:
-    """(H, W, F) float32 multiscale intensity/edge/texture features, sigmas 1..``sigma_max``
-    (:func:`semicl.pixel_forest.pixel_features`)."""
-    return pixel_features(sl, sigma_max)
-
-
 def rf_fit(pairs: Sequence[tuple[np.ndarray, np.ndarray]], axis: int, *, seed: int = 0,
            max_per_class: int = 20000, trees: int = 50) -> PixelForest:
     """Train on the labelled pixels (targets >= 0) of labelled slices along ``axis`` of
@@ -258,7 +252,7 @@ def rf_predict(clf: PixelForest, image: np.ndarray, axis: int) -> np.ndarray:
     ims = np.moveaxis(im, axis, 0) if im.ndim == 3 else im[None]
     out = np.empty(ims.shape, np.int64)
     for i, x in enumerate(ims):
-        out[i] = clf.predict_features(rf_features(x))
+        out[i] = clf.predict(x)
     return np.moveaxis(out, 0, axis) if im.ndim == 3 else out[0]
 
 

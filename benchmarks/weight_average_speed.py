@@ -28,6 +28,7 @@ from semicl.device import resolve_device, set_cpu_threads  # noqa: E402
 from semicl.models.unet import UNet  # noqa: E402
 from semicl.training.weight_average import WeightAverage, ema_weight  # noqa: E402
 
+
 def old_average(net: torch.nn.Module, decay: float):
     """The engine's average before session 26 (AveragedModel + a grouped update)."""
 

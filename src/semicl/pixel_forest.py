@@ -72,13 +72,10 @@ class PixelForest:
         self.classifier = RandomForestClassifier(n_estimators=trees, n_jobs=1, random_state=seed)
         self.classifier.fit(X[keep], labels[keep])
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """(..., F) features -> (...) int64 class of each pixel."""
-        flat = features.reshape(-1, features.shape[-1])
-        return self.classifier.predict(flat).reshape(features.shape[:-1])
-
     def predict(self, image: np.ndarray) -> np.ndarray:
         """(H, W) normalised slice -> (H, W) mask (0 = background, k = structure k) of
         :func:`semicl.labels.mask_dtype`."""
-        classes = self.predict_features(pixel_features(image))
-        return classes.astype(mask_dtype(max(int(self.classifier.classes_.max()), 1)))
+        features = pixel_features(image)
+        classes = self.classifier.predict(features.reshape(-1, features.shape[-1]))
+        dtype = mask_dtype(max(int(self.classifier.classes_.max()), 1))
+        return classes.reshape(features.shape[:-1]).astype(dtype)

@@ -61,11 +61,12 @@ def test_the_first_overlay_is_the_forests_and_beats_the_first_look_network(msd_d
     which on a real volume's strokes scores above the network the first look trains
     (kept as the model when Stop comes during pretraining; its mask is the round's here)."""
     from semicl.events import PreviewEvent, Stage
+    from semicl.labels import painted_slices
     from semicl.training.control import TrainControl
 
     torch.set_num_threads(2)
     image, mask, scribbles, _ = _case(msd_dir)
-    viewed = int(np.flatnonzero((scribbles > 0).any((1, 2)))[-1])
+    viewed = int(np.flatnonzero(painted_slices(scribbles))[-1])
     control = TrainControl(preview_slice=viewed)
     shown = []
 
