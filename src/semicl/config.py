@@ -192,6 +192,13 @@ class FinetuneConfig(StageConfig):
     #: over the steps (decay per step; 0 = the last step's weights). What strokes leave
     #: open (pixels far from any) otherwise swings from step to step.
     ema_decay: float = 0.99
+    #: strokes: early in a run the average follows the network: each step it keeps at most
+    #: ``(t - 1) / (t + ema_recent)`` of itself, so it reaches back over about the last
+    #: ``1 / (1 + ema_recent)`` of the steps so far (polynomial-decay averaging;
+    #: :func:`semicl.training.weight_average.kept_share`); 0 = the plain bias-corrected
+    #: average, which lags ~50 steps behind a network that still improves fast — what a
+    #: Stop returns and the live previews show (docs/benchmarks.md, session 28)
+    ema_recent: float = 0.0
     #: Fine-tuning's geometry (``data.augment.SpatialAugment``: zoom range, rotation in
     #: degrees, crop side as a fraction of the image side) is milder than the contrastive
     #: views' (which must differ a lot): with few steps, strong crops/zooms slow
@@ -214,7 +221,7 @@ class FinetuneConfig(StageConfig):
                               "and rotation_deg >= 0.")
         if min(self.affinity_weight, self.background_prior, self.dice_weight,
                self.prior_reach, self.keep_previous, self.affinity_ncut,
-               self.prior_beyond) < 0 \
+               self.prior_beyond, self.ema_recent) < 0 \
                 or self.affinity_radius < 1 or self.unlabelled_batch < 0 \
                 or min(self.stroke_min_steps, self.retrain_min_steps) < 0 \
                 or not 0 <= self.ema_decay < 1 or not 0 <= self.stroke_fit <= 1:

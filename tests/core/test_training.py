@@ -292,27 +292,51 @@ def test_ema_weight_is_the_bias_corrected_ema():
     assert ema_weight(decay, 10_000) == pytest.approx(decay)  # late in a long run
 
 
+def test_kept_share_is_polynomial_decay_averaging_early_and_the_decay_late():
+    """recent = eta bounds the share kept by (t - 1) / (t + eta): eta = 1 weighs the i-th
+    weights in proportion to i (analytic); late in a run the decay rules again; eta = 0 is
+    the bias-corrected average itself."""
+    from semicl.training.weight_average import ema_weight, kept_share
+
+    weights = [3.0, -1.0, 4.0, 1.0, 5.0, -9.0, 2.0, 6.0]
+    avg = weights[0]
+    for t, w in enumerate(weights[1:], start=2):
+        k = kept_share(0.999999, t, recent=1.0)  # a decay that keeps more: the bound rules
+        avg = k * avg + (1 - k) * w
+    n = len(weights)
+    linear = sum(i * w for i, w in enumerate(weights, start=1)) / (n * (n + 1) / 2)
+    assert avg == pytest.approx(linear)
+    assert linear != pytest.approx(sum(weights) / n)  # not the plain mean
+    for t in (2, 5, 50, 5000):
+        assert kept_share(0.99, t) == ema_weight(0.99, t)
+    assert kept_share(0.99, 10, recent=7.0) == pytest.approx(9 / 17)  # the bound, early
+    assert kept_share(0.99, 10_000, recent=7.0) == ema_weight(0.99, 10_000)  # the decay, late
+    with pytest.raises(ValueError, match="recent"):
+        from semicl.training.weight_average import WeightAverage
+        WeightAverage(torch.nn.Linear(2, 2), 0.9, recent=-1.0)
+
+
 @pytest.mark.parametrize("device", [
     "cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
         not torch.cuda.is_available(), reason="needs CUDA")])])
-@pytest.mark.parametrize("norm", ["batch", "instance"])
-def test_weight_average_matches_torchs_averaged_model(norm, device):
+@pytest.mark.parametrize("norm,recent", [("batch", 0.0), ("instance", 0.0), ("batch", 3.0)])
+def test_weight_average_matches_torchs_averaged_model(norm, recent, device):
     """The same average as ``torch.optim.swa_utils.AveragedModel`` (per tensor, the
     library's update), batch-norm statistics and their counter included: to the bit on a
     CPU; on CUDA ``foreach`` runs its own fused kernel."""
     from semicl.models.unet import UNet
-    from semicl.training.weight_average import WeightAverage, ema_weight
+    from semicl.training.weight_average import WeightAverage, kept_share
 
     torch.manual_seed(0)
     net = UNet(in_channels=1, base_width=4, depth=2, norm=norm).to(device)
     decay = 0.9
 
     def per_tensor(avg, cur, n):
-        d = ema_weight(decay, int(n) + 1)
+        d = kept_share(decay, int(n) + 1, recent)
         return avg * d + cur * (1 - d) if not avg.is_floating_point() else avg.lerp(cur, 1 - d)
 
     reference = torch.optim.swa_utils.AveragedModel(net, avg_fn=per_tensor, use_buffers=True)
-    ours = WeightAverage(net, decay)
+    ours = WeightAverage(net, decay, recent)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     for _ in range(5):
         opt.zero_grad()
@@ -341,12 +365,13 @@ def test_stroke_finetuning_ends_on_the_weight_average(decay, monkeypatch):
     raw, watched = {}, {}
     from semicl.training.weight_average import WeightAverage
 
-    nets = []
+    nets, recents = [], []
     real_init, real_update = WeightAverage.__init__, WeightAverage.update
 
-    def spy_init(self, net, decay):
+    def spy_init(self, net, decay, recent=0.0):
         nets.append(net)
-        real_init(self, net, decay)
+        recents.append(recent)
+        real_init(self, net, decay, recent)
 
     def spy(self):
         raw.update(copy.deepcopy(nets[-1].state_dict()))  # the weights of the step just made
@@ -358,10 +383,12 @@ def test_stroke_finetuning_ends_on_the_weight_average(decay, monkeypatch):
         copy.deepcopy(net.state_dict())))
     image, scribbles, _ = synthetic()
     cfg = tiny_config()
-    cfg.finetune = FinetuneConfig(steps=6, batch_size=2, labels="strokes", ema_decay=decay)
+    cfg.finetune = FinetuneConfig(steps=6, batch_size=2, labels="strokes", ema_decay=decay,
+                                  ema_recent=5.0)
     cfg.global_stage.enabled = cfg.local_stage.enabled = False
     _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=cfg,
                                       control=control))
+    assert recents == ([5.0] if decay > 0 else [])  # the config's bound reaches the average
     kept = model.net.state_dict()
     assert all(torch.equal(kept[k], watched[k]) for k in kept)
     assert bool(raw) == (decay > 0)

@@ -279,7 +279,8 @@ def run_finetune(
             loss = loss - prior * log_bg.mean()
         return loss
 
-    average = WeightAverage(net, cfg.ema_decay) if strokes and cfg.ema_decay > 0 else None
+    average = WeightAverage(net, cfg.ema_decay, cfg.ema_recent) \
+        if strokes and cfg.ema_decay > 0 else None
 
     def previews(step: int) -> Iterator[PreviewEvent]:
         if average is not None:

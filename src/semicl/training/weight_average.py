@@ -22,12 +22,28 @@ import itertools
 
 import torch
 
-__all__ = ["WeightAverage", "ema_weight"]
+__all__ = ["WeightAverage", "ema_weight", "kept_share"]
 
 
 def ema_weight(decay: float, t: int) -> float:
-    """The share the average keeps when the ``t``-th weights (``t`` >= 2) come in."""
+    """The share the bias-corrected average keeps when the ``t``-th weights (``t`` >= 2)
+    come in."""
     return decay * (1.0 - decay ** (t - 1)) / (1.0 - decay ** t)
+
+
+def kept_share(decay: float, t: int, recent: float = 0.0) -> float:
+    """The share the average keeps when the ``t``-th weights (``t`` >= 2) come in:
+    :func:`ema_weight`, and with ``recent`` = eta > 0 at most ``(t - 1) / (t + eta)``.
+
+    That bound alone is polynomial-decay averaging (Shamir & Zhang, ICML 2013): the
+    ``i``-th weights count about as ``(i / t) ** eta``, so the average reaches back over
+    the last ~``1 / (1 + eta)`` of the steps so far (eta = 1: weights in proportion to
+    ``i``). Early in a run, when the network still improves fast, the plain average lags
+    behind it with its first steps; with the bound it follows, and once ``decay`` keeps
+    less (``t`` past ~``eta / (1 - decay)``) it is the plain average's decay again.
+    """
+    kept = ema_weight(decay, t)
+    return min(kept, (t - 1) / (t + recent)) if recent > 0 else kept
 
 
 def _tensors(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -36,15 +52,17 @@ def _tensors(net: torch.nn.Module) -> list[torch.Tensor]:
 
 class WeightAverage:
     """``module``: a copy of ``net`` that :meth:`update` keeps at the moving average of
-    ``net``'s parameters and buffers (batch-norm statistics included). The first update
-    copies ``net``'s weights; ``net`` must keep its tensors (updated in place, as an
-    optimiser does) between updates."""
+    ``net``'s parameters and buffers (batch-norm statistics included), each update keeping
+    :func:`kept_share` of it. The first update copies ``net``'s weights; ``net`` must keep
+    its tensors (updated in place, as an optimiser does) between updates."""
 
-    def __init__(self, net: torch.nn.Module, decay: float):
+    def __init__(self, net: torch.nn.Module, decay: float, recent: float = 0.0):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
+        if recent < 0:
+            raise ValueError(f"recent must be >= 0, got {recent}")
         self.module = copy.deepcopy(net)
-        self.decay = decay
+        self.decay, self.recent = decay, recent
         self.count = 0  # weights averaged so far
         pairs = list(zip(_tensors(self.module), _tensors(net), strict=True))
         floats = [(a, c) for a, c in pairs if a.is_floating_point()]
@@ -61,7 +79,7 @@ class WeightAverage:
             for a, c in itertools.chain(zip(self._avg, self._cur, strict=True), self._other):
                 a.copy_(c)
             return
-        d = ema_weight(self.decay, self.count)
+        d = kept_share(self.decay, self.count, self.recent)
         if self._avg:
             torch._foreach_lerp_(self._avg, self._cur, 1.0 - d)
         for a, c in self._other:
