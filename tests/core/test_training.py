@@ -356,44 +356,87 @@ def test_weight_average_matches_torchs_averaged_model(norm, recent, device):
                if v.is_floating_point())
 
 
-@pytest.mark.parametrize("decay", [0.0, 0.9])
-def test_stroke_finetuning_ends_on_the_weight_average(decay, monkeypatch):
-    """With ema_decay the network that comes back holds the average, not the last step;
-    ``watch`` (and the previews) see the network a stop would return: the average."""
+def _spy_averages(monkeypatch) -> tuple[list, dict]:
+    """Record each WeightAverage made (its ``recent``) and the weights of the last step."""
     import copy
 
-    raw, watched = {}, {}
     from semicl.training.weight_average import WeightAverage
 
-    nets, recents = [], []
+    made, raw = [], {}
     real_init, real_update = WeightAverage.__init__, WeightAverage.update
 
     def spy_init(self, net, decay, recent=0.0):
-        nets.append(net)
-        recents.append(recent)
+        made.append((self, net, recent))
         real_init(self, net, decay, recent)
 
     def spy(self):
-        raw.update(copy.deepcopy(nets[-1].state_dict()))  # the weights of the step just made
+        raw.update(copy.deepcopy(made[0][1].state_dict()))  # the weights of the step just made
         return real_update(self)
 
     monkeypatch.setattr(WeightAverage, "__init__", spy_init)
     monkeypatch.setattr(WeightAverage, "update", spy)
+    return made, raw
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("decay,recent", [(0.0, 5.0), (0.9, 0.0), (0.9, 5.0)])
+def test_stroke_finetuning_ends_on_the_weight_average(decay, recent, monkeypatch):
+    """With ema_decay the network that comes back at the end of the run holds the plain
+    average, not the last step; ``watch`` (and the previews) see the network a stop would
+    return: with ema_recent the average bounded to the recent steps, another one."""
+    import copy
+
+    made, raw = _spy_averages(monkeypatch)
+    watched = {}
     control = TrainControl(watch=lambda net, step: watched.update(
         copy.deepcopy(net.state_dict())))
     image, scribbles, _ = synthetic()
     cfg = tiny_config()
     cfg.finetune = FinetuneConfig(steps=6, batch_size=2, labels="strokes", ema_decay=decay,
+                                  ema_recent=recent)
+    cfg.global_stage.enabled = cfg.local_stage.enabled = False
+    _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=cfg,
+                                      control=control))
+    kept = model.net.state_dict()
+    assert [r for *_, r in made] == ([] if decay == 0 else [0.0] + ([recent] if recent else []))
+    assert bool(raw) == (decay > 0)
+    if decay == 0:  # no average: the last step's weights, watched as they are
+        assert _same(kept, watched)
+        return
+    assert _same(kept, made[0][0].module.state_dict())  # the plain average
+    assert not _same(kept, raw)
+    assert _same(watched, made[-1][0].module.state_dict())
+    assert _same(kept, watched) == (recent == 0)
+
+
+def test_a_stop_keeps_the_average_the_previews_showed(monkeypatch):
+    """A stop mid-run returns the network ``watch`` saw last (the average bounded to the
+    recent steps), not the plain average kept at a run's end."""
+    import copy
+
+    made, _ = _spy_averages(monkeypatch)
+    watched = {}
+
+    def watch(net, step):
+        watched.update(copy.deepcopy(net.state_dict()))
+        if step >= 4:
+            control.request_stop()
+
+    control = TrainControl(watch=watch)
+    image, scribbles, _ = synthetic()
+    cfg = tiny_config()
+    cfg.finetune = FinetuneConfig(steps=10, batch_size=2, labels="strokes", ema_decay=0.9,
                                   ema_recent=5.0)
     cfg.global_stage.enabled = cfg.local_stage.enabled = False
     _, model = collect(train_on_image(image, scribbles, class_names=CLASSES, config=cfg,
                                       control=control))
-    assert recents == ([5.0] if decay > 0 else [])  # the config's bound reaches the average
     kept = model.net.state_dict()
-    assert all(torch.equal(kept[k], watched[k]) for k in kept)
-    assert bool(raw) == (decay > 0)
-    if raw:
-        assert not all(torch.equal(kept[k], raw[k]) for k in kept)
+    assert model.stopped
+    assert _same(kept, watched)
+    assert not _same(kept, made[0][0].module.state_dict())
 
 
 def test_windowed_training_on_slices_larger_than_the_patch(monkeypatch):

@@ -27,8 +27,8 @@ class TrainControl:
     watch
         Called as ``watch(net, step)`` after every fine-tuning step, on the training
         thread, with the network a stop would return then (from strokes: the moving
-        average of the weights; benchmarks score it mid-run); None = off. Previews show
-        the same network.
+        average of the weights over the recent steps, ``FinetuneConfig.ema_recent``;
+        benchmarks score it mid-run); None = off. Previews show the same network.
     on_length
         Called as ``on_length(at_least, last)`` on the training thread when fine-tuning's
         length is set or checked (before its first step and after each fit check): it

@@ -195,7 +195,9 @@ def run_finetune(
     (weighted per pixel by ``data.prior_weight`` / ``unlabelled_prior_weight`` where
     given: none near a structure's strokes, :mod:`semicl.prior_weight`), over the painted
     slices and ``cfg.unlabelled_batch`` slices without strokes; no Dice; the network ends
-    with an exponential moving average of its weights (``cfg.ema_decay``). ``fresh``
+    with an exponential moving average of its weights (``cfg.ema_decay``), and a stop
+    (like ``control.watch`` and the previews meanwhile) with that average bounded to the
+    recent steps (``cfg.ema_recent``). ``fresh``
     False: a warm Retrain (the network fine-tuned on this image, no pretraining since),
     with its own floor (:func:`finetune_steps`); there, with the previous round's answer in
     ``data`` (:attr:`TrainingData.holds_previous`) and ``cfg.keep_previous``: a
@@ -279,13 +281,18 @@ def run_finetune(
             loss = loss - prior * log_bg.mean()
         return loss
 
-    average = WeightAverage(net, cfg.ema_decay, cfg.ema_recent) \
-        if strokes and cfg.ema_decay > 0 else None
+    # the network kept at the end of the run: the plain average; what a stop returns
+    # meanwhile (shown, watched): the one bounded to recent steps (cfg.ema_recent)
+    average = WeightAverage(net, cfg.ema_decay) if strokes and cfg.ema_decay > 0 else None
+    recent = WeightAverage(net, cfg.ema_decay, cfg.ema_recent) \
+        if average is not None and cfg.ema_recent > 0 else average
 
     def previews(step: int) -> Iterator[PreviewEvent]:
         if average is not None:
             average.update()
-        shown = average.module if average is not None else net  # what a stop now returns
+        if recent is not average:
+            recent.update()
+        shown = recent.module if recent is not None else net  # what a stop now returns
         if control is not None and control.watch is not None:
             control.watch(shown, step)
         if control is None or control.preview_slice is None or data.preview is None:
@@ -315,7 +322,8 @@ def run_finetune(
         until=until, on_length=None if control is None else control.on_length,
     )
     if average is not None and done > 0:
-        net.load_state_dict(average.module.state_dict())
+        stopped = control is not None and control.stop_requested
+        net.load_state_dict((recent if stopped else average).module.state_dict())
     return done
 
 
