@@ -296,7 +296,7 @@ def test_kept_share_is_polynomial_decay_averaging_early_and_the_decay_late():
     """recent = eta bounds the share kept by (t - 1) / (t + eta): eta = 1 weighs the i-th
     weights in proportion to i (analytic); late in a run the decay rules again; eta = 0 is
     the bias-corrected average itself."""
-    from semicl.training.weight_average import ema_weight, kept_share
+    from semicl.training.weight_average import WeightAverage, ema_weight, kept_share
 
     weights = [3.0, -1.0, 4.0, 1.0, 5.0, -9.0, 2.0, 6.0]
     avg = weights[0]
@@ -312,7 +312,6 @@ def test_kept_share_is_polynomial_decay_averaging_early_and_the_decay_late():
     assert kept_share(0.99, 10, recent=7.0) == pytest.approx(9 / 17)  # the bound, early
     assert kept_share(0.99, 10_000, recent=7.0) == ema_weight(0.99, 10_000)  # the decay, late
     with pytest.raises(ValueError, match="recent"):
-        from semicl.training.weight_average import WeightAverage
         WeightAverage(torch.nn.Linear(2, 2), 0.9, recent=-1.0)
 
 
