@@ -230,6 +230,11 @@ def score(predict: Callable[[np.ndarray], np.ndarray], tests: Sequence, num_clas
 
 
 # ----------------------------------------------------------------------------- random forest
+def _along(a: np.ndarray, axis: int) -> np.ndarray:
+    """A volume's slices along ``axis`` (a view), or a 2-D image as one slice."""
+    return np.moveaxis(a, axis, 0) if a.ndim == 3 else a[None]
+
+
 def rf_fit(pairs: Sequence[tuple[np.ndarray, np.ndarray]], axis: int, *, seed: int = 0,
            max_per_class: int = 20000, trees: int = 50) -> PixelForest:
     """Train on the labelled pixels (targets >= 0) of labelled slices along ``axis`` of
@@ -238,10 +243,8 @@ def rf_fit(pairs: Sequence[tuple[np.ndarray, np.ndarray]], axis: int, *, seed: i
 
     def slices():
         for im, t in pairs:
-            im, t = normalize_intensity(im), np.asarray(t)
-            ims = np.moveaxis(im, axis, 0) if im.ndim == 3 else im[None]
-            ts = np.moveaxis(t, axis, 0) if t.ndim == 3 else t[None]
-            yield from zip(ims, ts)
+            yield from zip(_along(normalize_intensity(im), axis),
+                           _along(np.asarray(t), axis))
 
     return PixelForest(slices(), seed=seed, max_per_class=max_per_class, trees=trees)
 
@@ -249,7 +252,7 @@ def rf_fit(pairs: Sequence[tuple[np.ndarray, np.ndarray]], axis: int, *, seed: i
 def rf_predict(clf: PixelForest, image: np.ndarray, axis: int) -> np.ndarray:
     """Mask of ``image`` predicted slice by slice along ``axis``."""
     im = normalize_intensity(image)
-    ims = np.moveaxis(im, axis, 0) if im.ndim == 3 else im[None]
+    ims = _along(im, axis)
     out = np.empty(ims.shape, np.int64)
     for i, x in enumerate(ims):
         out[i] = clf.predict(x)

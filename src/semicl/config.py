@@ -192,15 +192,12 @@ class FinetuneConfig(StageConfig):
     #: over the steps (decay per step; 0 = the last step's weights). What strokes leave
     #: open (pixels far from any) otherwise swings from step to step.
     ema_decay: float = 0.99
-    #: strokes: what a Stop returns and the live previews show (and ``TrainControl.watch``
-    #: sees) is the weight average bounded to the recent steps: at step ``t`` it keeps at
-    #: most ``(t - 1) / (t + ema_recent)`` of itself, so it reaches back over about the
-    #: last ``1 / (1 + ema_recent)`` of the steps so far (polynomial-decay averaging;
-    #: :func:`semicl.training.weight_average.kept_share`), until ``ema_decay`` keeps less
-    #: (step ~800 with 0.99). The plain bias-corrected average lags far behind a network
-    #: that still improves fast; it stays the network kept when fine-tuning runs to its
-    #: end (bounded, EM's Dice fell on both stroke draws tried). 0 = the plain average
-    #: throughout (docs/benchmarks.md, session 28)
+    #: strokes: what a Stop returns and the live previews show is the weight average
+    #: bounded to the recent steps: at step ``t`` it keeps at most ``(t - 1) / (t +
+    #: ema_recent)`` of itself, about the last ``1 / (1 + ema_recent)`` of the steps so far
+    #: (polynomial-decay averaging, ``semicl.training.weight_average.kept_share``). A run
+    #: that ends by itself keeps the plain average (bounded, EM lost Dice); 0 = the plain
+    #: average throughout (docs/benchmarks.md, session 28)
     ema_recent: float = 7.0
     #: Fine-tuning's geometry (``data.augment.SpatialAugment``: zoom range, rotation in
     #: degrees, crop side as a fraction of the image side) is milder than the contrastive
