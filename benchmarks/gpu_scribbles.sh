@@ -37,6 +37,7 @@ cat "$OUT/env.txt"
 echo "== 1. CUDA tests (gpu marker) =="
 timeout "${CAP_TESTS:-60}" $PY -m pytest -q -p no:cacheprovider -rA -m gpu \
   tests/core/test_step_options.py tests/core/test_interactive.py tests/core/test_training.py \
+  tests/core/test_weight_average.py \
   > "$OUT/gpu_tests.log" 2>&1
 echo "tests exit $?"; tail -4 "$OUT/gpu_tests.log"
 

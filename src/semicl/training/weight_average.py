@@ -12,7 +12,7 @@ call; the bias correction needs that count on the host, so on a GPU each fine-tu
 step waited for the device (docs/performance.md §4, the profile of session 26). Here the
 tensor lists are taken once, the count lives on the host, and a step is one ``foreach``
 lerp (on a CPU the same per-tensor ``lerp_`` as before, so the weights are the same to the
-bit; ``tests/core/test_training.py`` holds ``AveragedModel`` as the reference).
+bit; ``tests/core/test_weight_average.py`` holds ``AveragedModel`` as the reference).
 """
 
 from __future__ import annotations
