@@ -6,7 +6,9 @@ previewed slice (the last painted one, as the plugin shows it) is scored on ever
 what the round shows first since session 27 — a pixel forest fitted on the strokes
 (:mod:`semicl.pixel_forest`; the run is ``training_round`` as the plugin calls it, stopped at
 its first preview) — beside what it showed before, the first look's network after its 30
-steps (the same data, one thread). Seconds include building the round's training data.
+steps (the same data, one thread; the round trains no such network since session 29, its
+configuration is kept here: :func:`first_look_config`). Seconds include building the
+round's training data.
 
     python benchmarks/first_look_quality.py --out benchmarks/results/first_look_quality_cpu.md
 """
@@ -14,6 +16,7 @@ steps (the same data, one thread). Seconds include building the round's training
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import time
@@ -27,13 +30,11 @@ if not __package__:  # run as a file (python benchmarks/<name>.py)
 
 from benchmarks.le_methods import device_label  # noqa: E402
 from benchmarks.scribble_cases import load_case  # noqa: E402
-from benchmarks.scribbles import FIRST_LOOK_STEPS  # noqa: E402
-from semicl.config import preset  # noqa: E402
+from semicl.config import TrainConfig, preset  # noqa: E402
 from semicl.device import set_cpu_threads  # noqa: E402
 from semicl.events import PreviewEvent, drive  # noqa: E402
 from semicl.interactive import (  # noqa: E402
     _round_config,
-    first_look_config,
     prepare_image_data,
     training_round,
 )
@@ -41,6 +42,25 @@ from semicl.metrics import dice_per_class  # noqa: E402
 from semicl.training.control import TrainControl  # noqa: E402
 from semicl.training.pipeline import train  # noqa: E402
 from semicl.training.stages import preview_mask  # noqa: E402
+
+#: the first look's network until session 29: 30 fine-tuning steps of a fresh network,
+#: batch <= 4, lr >= 3e-3, no weight average
+FIRST_LOOK_STEPS, FIRST_LOOK_BATCH, FIRST_LOOK_LR = 30, 4, 3e-3
+
+
+def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
+    """A fine-tune-only copy of ``config``: ``steps`` steps, batch <= 4, lr >= 3e-3, no
+    weight average (the first look's network the round trained until session 29)."""
+    quick = copy.deepcopy(config)
+    quick.global_stage.enabled = quick.local_stage.enabled = False
+    ft = quick.finetune
+    ft.enabled = True
+    ft.set_steps(steps)
+    ft.batch_size, ft.lr = min(ft.batch_size, FIRST_LOOK_BATCH), max(ft.lr, FIRST_LOOK_LR)
+    ft.ema_decay = 0.0  # a few dozen steps: the last weights, not an average over them
+    quick.validate()
+    return quick
+
 
 CASES = ("colin27:k5:0", "colin27:k5:1", "msd:hippocampus_015:k3:0",
          "msd:hippocampus_034:k3:0", "em:k1:0")
@@ -85,7 +105,7 @@ def round_overlay(case) -> dict:
     t0 = time.perf_counter()
     drive(training_round(case.image, case.scribbles, class_names=case.class_names,
                          config=preset("quick"), axis=case.axis, control=control,
-                         first_look_steps=FIRST_LOOK_STEPS, predict=False), seen)
+                         first_look=True, predict=False), seen)
     return {"method": "the round's first overlay (pixel forest)", "seconds": seconds[0],
             "dice": slice_dice(shown[0].mask, case, index)}
 

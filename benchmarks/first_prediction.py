@@ -2,7 +2,8 @@
 
 One real MSD volume, strokes simulated on 3 slices from its ground truth (see
 semicl.scribbles); a short "first look" fine-tune (the plugin's first overlay until
-session 27; it now shows a pixel forest's first, ``benchmarks/first_look_quality.py``) and its
+session 27, trained by every Train until session 29; the round now shows a pixel forest's
+first, ``benchmarks/first_look_quality.py``) and its
 full-volume prediction, then the chosen preset and its full-volume prediction. Reports the time of
 each stage, the total, the share of pixels painted and the Dice of the prediction
 against the ground truth of the whole volume (unpainted slices included).
@@ -20,14 +21,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semicl.config import preset
-from semicl.device import set_cpu_threads
-from semicl.events import ProgressEvent, drive
-from semicl.interactive import first_look_config, train_on_image
-from semicl.io.download import find_or_fetch_msd
-from semicl.io.msd import load_msd
-from semicl.metrics import dice_per_class
-from semicl.scribbles import painted_share, scribble_volume
+if not __package__:  # run as a file (python benchmarks/<name>.py)
+    import _as_script  # noqa: F401  (the repository root onto sys.path)
+
+from benchmarks.first_look_quality import first_look_config  # noqa: E402
+from semicl.config import preset  # noqa: E402
+from semicl.device import set_cpu_threads  # noqa: E402
+from semicl.events import ProgressEvent, drive  # noqa: E402
+from semicl.interactive import train_on_image  # noqa: E402
+from semicl.io.download import find_or_fetch_msd  # noqa: E402
+from semicl.io.msd import load_msd  # noqa: E402
+from semicl.metrics import dice_per_class  # noqa: E402
+from semicl.scribbles import painted_share, scribble_volume  # noqa: E402
 
 
 def run(gen, t0: float = 0.0, stage_end: dict | None = None, steps: dict | None = None):

@@ -49,7 +49,6 @@ from semicl.islands import keep_stroked_islands  # noqa: E402
 from semicl.scribbles import correction_strokes, painted_share  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "scribbles"
-FIRST_LOOK_STEPS = 30  # the plugin's default (napari_semicl/_settings.py)
 
 
 def apply_overrides(cfg: TrainConfig, pairs: list[str]) -> TrainConfig:
@@ -87,7 +86,8 @@ def run_forest(case: Case, scribbles: np.ndarray, seed: int) -> dict:
 def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
                  steps: dict | None = None, keep_islands: bool = False,
                  ends: dict | None = None, predict: bool = True, previous=None):
-    """Run one Train (``init`` None: with the plugin's first look) or Retrain round as the
+    """Run one Train (``init`` None: with the plugin's first look, the forest's overlay) or
+    Retrain round as the
     plugin does (``previous``: the probabilities ``init`` gave, shown last, as the plugin
     hands them on); return (its RoundResult, ``clock()`` at the first overlay or None).
     ``steps`` (a dict) receives each stage's steps done (its longest network's: with
@@ -96,7 +96,7 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
     round ends with the trained model, without predicting the image (no mask)."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
-                         first_look_steps=FIRST_LOOK_STEPS if init is None else 0,
+                         first_look=init is None,
                          keep_islands=keep_islands, predict=predict, previous=previous)
     first = None
 

@@ -69,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--limit-s", type=float, default=0.0,
                     help="press Stop after this many seconds (0 = train to the end)")
     ap.add_argument("--probe-ms", type=int, default=10)
-    ap.add_argument("--first-look", type=int, default=30, help="first-look steps (0 = off)")
+    ap.add_argument("--no-first-look", dest="first_look", action="store_false",
+                    help="Train without the first look (the pixel forest's overlay)")
     ap.add_argument("--preview-s", type=float, default=3.0)
     ap.add_argument("--no-paint", action="store_true", help="do not paint during training")
     ap.add_argument("--out", default=None,
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     scribbles = widget.pickers.scribble_layer()
     scribbles.data = im["scribbles"]
     widget.settings.preset.setCurrentText(args.preset)
-    widget.settings.first_look.setValue(args.first_look)
+    widget.settings.first_look.setChecked(args.first_look)
     widget.settings.preview_s.setValue(args.preview_s)
     mid = slices[len(slices) // 2]  # the slice in view (previewed): the middle painted one
     if gt.ndim == 3:
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"slice axis {axis}, scribbles on slices {slices}, slice in view {mid}; "
            if gt.ndim == 3 else "2-D, scribbles on the image; ")
         + f"the plugin's slice axis {seen[0]}, previewed slice {seen[1]}; "
-        + f"preset `{args.preset}`, first look {args.first_look} steps, preview every "
+        + f"preset `{args.preset}`, first look {'on' if args.first_look else 'off'}, preview every "
         f"{args.preview_s} s, probe every {args.probe_ms} ms, painting every 200 ms: "
         f"{'no' if args.no_paint else 'yes'}",
         f"- waited {t_warm:.1f} s for the plugin's warm-up imports before the idle baseline "

@@ -104,7 +104,7 @@ class Controller:
         return self._launch(
             _workers.train_job, image, targets, class_names=list(req.class_names),
             config=req.config, axis=axis, init=init, pretrain=pretrain, control=control,
-            first_look_steps=req.first_look_steps, keep_islands=req.keep_islands,
+            first_look=req.first_look, keep_islands=req.keep_islands,
             previous=previous,
         )
 

@@ -35,11 +35,16 @@ class PredictionView:
         self.image_layer: Image | None = None
         self.axis = 0
         self.shown: np.ndarray | None = None
+        #: since the last bind: each previewed slice's values before its first preview,
+        #: and whether a preview made the layer (what :meth:`undo_previews` restores)
+        self._before: dict[int, np.ndarray] = {}
+        self._made = False
 
     def bind(self, image_layer: Image | None, axis: int) -> None:
         """Predictions that follow belong to ``image_layer``, sliced along ``axis``."""
         self.image_layer = image_layer
         self.axis = axis
+        self._before, self._made = {}, False
 
     def layer(self) -> Labels | None:
         """The prediction layer, or None."""
@@ -123,9 +128,35 @@ class PredictionView:
             data = np.zeros(shape, dtype=values.dtype)
             data[region] = values
             self._create(data)
+            self._made = True
             return
+        self._before.setdefault(index, np.array(self.shown[region], copy=True))
         self.shown[region] = values
         _layers.write_slice(layer, self.axis, index, values)
+
+    def undo_previews(self) -> None:
+        """A round ended without a prediction: the slices previewed since the last bind go
+        back to what they showed before (a layer a preview made goes), the user's edits
+        kept (harvested into "corrections" first, and on top of the restored values)."""
+        layer = self.layer()
+        before, made = self._before, self._made
+        self._before, self._made = {}, False
+        if layer is None or self.image_layer is None:
+            return
+        shape = tuple(self.image_layer.data.shape)
+        if made:
+            self.harvest()
+            self.viewer.layers.remove(layer)
+            self.shown = None
+            return
+        if self._current(shape) is None:
+            return
+        for index, values in before.items():
+            self.harvest(index)
+            region = self._region(index, len(shape))
+            values = self._with_edits(region, values, shape)
+            self.shown[region] = values
+            _layers.write_slice(layer, self.axis, index, values)
 
     def show_full(self, mask: np.ndarray) -> None:
         """Replace the whole prediction (harvesting every edit first; the edited pixels
@@ -135,6 +166,7 @@ class PredictionView:
         if layer is not None:
             self.harvest()
         values = self._with_edits(self._region(None, len(shape)), mask, shape)
+        self._before, self._made = {}, False  # the previews are superseded
         if layer is None:
             self._create(values)
             return

@@ -54,7 +54,7 @@ class Request:
     #: keep each structure's pieces that touch a stroke of it (Train, Retrain and Predict)
     keep_islands: bool = False
     show_uncertainty: bool = False
-    first_look_steps: int = 0  #: >0: a first look (a forest's overlay, a few-step network) first
+    first_look: bool = False  #: Train shows a pixel forest's overlay of the viewed slice first
 
 
 class SessionModel:
@@ -143,6 +143,7 @@ class SessionModel:
         self.round_info.update(seconds=round(time.perf_counter() - self.timings["start"], 2))
         if result.mask is None:
             self.pretrained = model
+            self.view.undo_previews()  # the first look's overlay was not the network's
             older = (" The previous model and its prediction stay until then."
                      if self.model is not None else "")
             _messages.notify("info", "Stopped during pretraining, before any fine-tuning: no "

@@ -98,12 +98,12 @@ class SettingsPanel(QWidget):
         self.preview_s.setSuffix(" s")
         self.preview_s.setToolTip(
             "How often the viewed slice's prediction refreshes while fine-tuning.")
-        self.first_look = _spin(0, 10_000, "Train: first show a pixel forest's overlay of the "
-                                "viewed slice (fitted on the strokes in a second or two), then "
-                                "fine-tune a fresh network for this many steps, kept if you "
-                                "stop during pretraining (0 = off).", special="off")
-        self.first_look.setValue(30)
-        more.addRow("First look steps", self.first_look)
+        self.first_look = QCheckBox()
+        self.first_look.setToolTip("Train: first show a pixel forest's overlay of the viewed "
+                                   "slice, fitted on your strokes in a second or two, while "
+                                   "the network trains.")
+        self.first_look.setChecked(True)
+        more.addRow("First look", self.first_look)
         self.flip = QCheckBox()
         self.flip.setToolTip("Mirror augmentation (random left-right flips). Leave off for "
                              "anatomy, which is rarely mirror-symmetric within a slice; turn "

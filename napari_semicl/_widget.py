@@ -185,7 +185,7 @@ class SemiclWidget(QWidget):
             repeat_pretraining=self.options.repeat_pretraining.isChecked(),
             keep_islands=self.options.keep_islands.isChecked(),
             show_uncertainty=self.uncertainty.isChecked(),
-            first_look_steps=self.settings.first_look.value(),
+            first_look=self.settings.first_look.isChecked(),
         )
 
     def _update_buttons(self) -> None:

@@ -97,13 +97,13 @@ def train_job(
     init: TrainedModel | None,
     pretrain: bool,
     control: TrainControl,
-    first_look_steps: int = 0,
+    first_look: bool = False,
     keep_islands: bool = False,
     previous: np.ndarray | None = None,
 ) -> Generator[ProgressEvent | PreviewEvent, None, RoundResult]:
     """One Train / Retrain round: :func:`semicl.interactive.training_round` on a capped
     thread count. Yields its events; returns its :class:`~semicl.interactive.RoundResult`
-    (the first-look model when stopped during pretraining; mask None when not fine-tuned).
+    (mask None when stopped before fine-tuning).
     ``previous``: the probabilities ``init`` gave on this image, shown last (read only).
     """
     from semicl.interactive import training_round
@@ -111,7 +111,7 @@ def train_job(
     cap_threads()
     return (yield from training_round(
         image, scribbles, class_names=class_names, config=config, axis=axis, init=init,
-        pretrain=pretrain, control=control, first_look_steps=first_look_steps,
+        pretrain=pretrain, control=control, first_look=first_look,
         keep_islands=keep_islands, previous=previous,
     ))
 

@@ -222,13 +222,65 @@ def test_stopped_in_pretraining_keeps_the_network_for_retrain(scene, recorded):
     s, heard = recorded(viewer)
     _messages.HISTORY.clear()
     s.begin("train", image, 0)
-    first_look = _model(finetuned=False)
-    s.finish(RoundResult(first_look, None, None, 0, stopped=True), _request(image, scribbles))
-    assert s.model is None and s.pretrained is first_look and s.can_retrain
+    pretrained = _model(finetuned=False)
+    s.finish(RoundResult(pretrained, None, None, 0, stopped=True), _request(image, scribbles))
+    assert s.model is None and s.pretrained is pretrained and s.can_retrain
     assert not s.has_prediction and s.entropy is None
     assert heard["status"][-1] == "Training stopped early, kept the last model."
     [(level, text)] = _messages.HISTORY
     assert level == "info" and text.startswith("Stopped during pretraining")
+
+
+def _first_look(s, index: int, value: int) -> None:
+    from semicl.events import PreviewEvent, Stage
+
+    s.preview(PreviewEvent(Stage.FIRST_LOOK, 0, index, np.full(SHAPE[1:], value, np.uint8)))
+
+
+def test_a_stop_before_finetuning_takes_the_first_looks_overlay_back(scene, recorded):
+    """The first look (a pixel forest's overlay of the viewed slice) is not the network's
+    answer: a round stopped before fine-tuning leaves no prediction layer it made, and an
+    edit the person painted on that overlay is kept as a correction."""
+    from semicl.interactive import RoundResult
+
+    viewer, image, scribbles = scene
+    s, _heard = recorded(viewer)
+    s.begin("train", image, 0)
+    _first_look(s, 2, 1)
+    assert s.has_prediction and s.view.layer().data[2].all()
+    s.view.layer().data[2, 0, 0] = 0  # the person marks a pixel background on the overlay
+    s.finish(RoundResult(_model(finetuned=False), None, None, 0, stopped=True),
+             _request(image, scribbles))
+    assert not s.has_prediction, "the overlay made the layer: it goes"
+    corr = s.view.corrections(SHAPE)
+    assert corr is not None and corr[2, 0, 0] == 1 and np.count_nonzero(corr) == 1
+
+
+def test_a_stop_before_finetuning_restores_the_previous_prediction(scene, recorded):
+    """An older prediction stays as it was ("until then", the message says): the slice
+    the first look overwrote gets its values back, with the person's edits on top."""
+    from semicl.interactive import RoundResult
+
+    viewer, image, scribbles = scene
+    s, _heard = recorded(viewer)
+    old = np.zeros(SHAPE, np.uint8)
+    old[:, 4:8, 4:8] = 1
+    s.begin("train", image, 0)
+    s.finish(RoundResult(_model(), old, np.zeros(SHAPE, np.float32), 0),
+             _request(image, scribbles))
+    s.begin("train", image, 0)
+    _first_look(s, 1, 0)
+    _first_look(s, 1, 1)  # a slice previewed twice goes back to what it was before both
+    _first_look(s, 3, 1)
+    s.view.layer().data[3, 0, 0] = 0  # an edit on the overlay of slice 3
+    s.finish(RoundResult(_model(finetuned=False), None, None, 0, stopped=True),
+             _request(image, scribbles))
+    want = old.copy()
+    want[3, 0, 0] = 0  # what the person painted stays
+    assert np.array_equal(s.view.layer().data, want)
+    corr = s.view.corrections(SHAPE)
+    assert corr is not None and corr[3, 0, 0] == 1 and np.count_nonzero(corr) == 1
+    assert s.model is not None and s.model.finetuned, "the older model stays too"
 
 
 def test_prediction_edits_become_corrections_and_stay(scene, recorded):

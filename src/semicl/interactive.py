@@ -2,9 +2,9 @@
 
 Qt-free. :func:`training_round` is one whole round as the plugin's Train / Retrain runs
 it: validate and build the training data once (normalised once), a "first look" when
-pretraining is ahead (its own :class:`Stage`: a pixel forest's overlay of the viewed slice,
-then a network trained a few steps), pretraining + fine-tuning (or a warm
-fine-tune from ``init``), then the whole-image prediction with per-pixel entropy. The
+pretraining is ahead (its own :class:`Stage`: a pixel forest's overlay of the viewed slice),
+pretraining + fine-tuning (or a warm fine-tune from ``init``), then the whole-image
+prediction with per-pixel entropy. The
 plugin wraps it in a ``thread_worker``, steers it with a :class:`TrainControl`, and
 applies the events to layers on the main thread; ``semicl train --image`` and
 ``benchmarks/scribbles.py`` run the same generator.
@@ -12,9 +12,9 @@ applies the events to layers on the main thread; ``semicl train --image`` and
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,20 +34,13 @@ from semicl.slice_smoothing import slice_step
 from semicl.training.control import TrainControl
 from semicl.training.data import TrainingData
 from semicl.training.members import train_members
-from semicl.training.pipeline import train
 from semicl.training.stages import finetune_steps
 from semicl.training.trained_model import TrainedModel
 
-__all__ = ["RoundResult", "TrainControl", "answer_slices", "first_look_config",
-           "image_prior_weight", "prepare_image_data", "train_on_image", "training_round",
-           "validate_training_input"]
+__all__ = ["RoundResult", "TrainControl", "answer_slices", "image_prior_weight",
+           "prepare_image_data", "train_on_image", "training_round", "validate_training_input"]
 
-#: The "first look": a fresh network fine-tuned for a few steps with small batches and a
-#: brisk learning rate, so a model exists within seconds of pressing Train (the overlay
-#: shown meanwhile is a pixel forest's: :func:`_first_look`).
-FIRST_LOOK_BATCH = 4
-FIRST_LOOK_LR = 3e-3
-#: the first overlay's forest learns from at most this many painted slices
+#: the first look's forest learns from at most this many painted slices
 FIRST_LOOK_FOREST_SLICES = 8
 
 
@@ -70,24 +63,6 @@ def validate_training_input(
     targets = scribbles_to_targets(scribbles, len(class_names))
     check_trainable(targets, list(class_names))
     return targets
-
-
-def first_look_config(config: TrainConfig, steps: int) -> TrainConfig:
-    """A fine-tune-only copy of ``config``: ``steps`` steps, batch <= 4, lr >= 3e-3, no
-    weight average.
-
-    A rough network in seconds, not a good one; the plugin shows it while the full
-    pipeline (pretraining included) runs.
-    """
-    quick = copy.deepcopy(config)
-    quick.global_stage.enabled = quick.local_stage.enabled = False
-    ft = quick.finetune
-    ft.enabled = True
-    ft.set_steps(steps)
-    ft.batch_size, ft.lr = min(ft.batch_size, FIRST_LOOK_BATCH), max(ft.lr, FIRST_LOOK_LR)
-    ft.ema_decay = 0.0  # a few dozen steps: the last weights, not an average over them
-    quick.validate()
-    return quick
 
 
 def image_prior_weight(norm: np.ndarray, scribbles: np.ndarray, num_classes: int, axis: int,
@@ -192,7 +167,7 @@ def train_on_image(
 class RoundResult:
     """What one :func:`training_round` hands back."""
 
-    model: TrainedModel  #: the current model (the first look's when stopped in pretraining)
+    model: TrainedModel  #: the round's model (not fine-tuned when stopped before fine-tuning)
     mask: np.ndarray | None  #: image-shaped prediction (0 = background); None if not fine-tuned
     entropy: np.ndarray | None  #: image-shaped per-pixel entropy (nats); None likewise
     axis: int
@@ -202,37 +177,30 @@ class RoundResult:
     probs: np.ndarray | None = None
 
 
-def _first_look(data: TrainingData, config: TrainConfig, control: TrainControl, steps: int
-                ) -> Generator[object, None, TrainedModel]:
-    """The first overlay, then a few fine-tuning steps of a fresh network (events
-    re-labelled ``Stage.FIRST_LOOK``; Stop is forwarded; no engine previews): the model if
-    Stop comes during pretraining.
+def _first_look(data: TrainingData, config: TrainConfig, control: TrainControl
+                ) -> Iterator[object]:
+    """The first overlay: a pixel forest (:class:`semicl.pixel_forest.PixelForest`) fitted
+    on the strokes of a few painted slices, its prediction of the viewed slice shown as a
+    ``Stage.FIRST_LOOK`` preview (step 0) between two progress events, in a second or two.
 
-    The overlay (a ``Stage.FIRST_LOOK`` preview of the viewed slice, step 0) is a pixel
-    forest's (:class:`semicl.pixel_forest.PixelForest`) fitted on the strokes, in a second
-    or two: the network after these steps showed next to nothing on Colin27 and MSD.
+    Nothing without a viewed slice. A network fine-tuned for 30 steps used to follow, kept
+    if Stop came during pretraining: it showed next to nothing on Colin27 and MSD and took
+    5-9 s of every Train (docs/performance.md, session 29).
     """
     index = control.preview_slice
-    if index is not None and data.preview is not None and 0 <= index < len(data.preview) \
-            and not control.stop_requested:
-        # a few painted slices, evenly spread: seconds, however many are painted
-        some = np.unique(np.linspace(0, len(data.images) - 1,
-                                     FIRST_LOOK_FOREST_SLICES).round().astype(int))
-        forest = PixelForest(zip(data.images[some, 0].numpy(), data.targets[some].numpy()),
-                             seed=config.seed)
-        yield PreviewEvent(Stage.FIRST_LOOK, 0, index, forest.predict(data.preview[index, 0]
-                                                                      .numpy()))
-    inner = TrainControl()
-    gen = train(data, first_look_config(config, steps), control=inner)
-    while True:
-        if control.stop_requested:  # before the next step: Stop ends the current one
-            inner.request_stop()
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            return done.value
-        if isinstance(ev, ProgressEvent):
-            yield dataclasses.replace(ev, stage=Stage.FIRST_LOOK)
+    if index is None or data.preview is None or not 0 <= index < len(data.preview) \
+            or control.stop_requested:
+        return
+    start = time.perf_counter()
+    yield ProgressEvent(Stage.FIRST_LOOK, 0, 1, message="a pixel forest on your strokes")
+    # a few painted slices, evenly spread: seconds, however many are painted
+    some = np.unique(np.linspace(0, len(data.images) - 1,
+                                 FIRST_LOOK_FOREST_SLICES).round().astype(int))
+    forest = PixelForest(zip(data.images[some, 0].numpy(), data.targets[some].numpy()),
+                         seed=config.seed)
+    yield PreviewEvent(Stage.FIRST_LOOK, 0, index, forest.predict(data.preview[index, 0]
+                                                                  .numpy()))
+    yield ProgressEvent(Stage.FIRST_LOOK, 1, 1, elapsed_s=time.perf_counter() - start)
 
 
 def training_round(
@@ -245,7 +213,7 @@ def training_round(
     init: TrainedModel | None = None,
     pretrain: bool = True,
     control: TrainControl | None = None,
-    first_look_steps: int = 0,
+    first_look: bool = False,
     predict: bool = True,
     keep_islands: bool = False,
     previous: np.ndarray | None = None,
@@ -253,10 +221,9 @@ def training_round(
     """One Train (``init=None``) or Retrain (``init`` = the current model,
     ``pretrain=False``) round on ``image`` (H, W) or (Z, Y, X).
 
-    Builds the training data once; with ``first_look_steps`` and pretraining ahead, the
-    first look comes first (``Stage.FIRST_LOOK`` events: a pixel forest's overlay of the
-    viewed slice, then a network trained ``first_look_steps`` steps, which stays the model if
-    Stop comes during pretraining); then ``config.members`` networks side by side
+    Builds the training data once; with ``first_look`` and pretraining ahead, the first
+    look comes first (``Stage.FIRST_LOOK`` events: a pixel forest's overlay of the viewed
+    slice, :func:`_first_look`); then ``config.members`` networks side by side
     (:func:`semicl.training.members.train_members`; one is
     :func:`semicl.training.pipeline.train`), warm from ``init``'s networks; then (if
     ``predict`` and the model is fine-tuned) the whole image is predicted, with entropy;
@@ -282,15 +249,11 @@ def training_round(
         data = _with_answer(data, previous, scribbles, axis)
     config = _round_config(config, axis)
     pretraining = pretrain and (config.global_stage.enabled or config.local_stage.enabled)
-    look = None
-    if first_look_steps > 0 and init is None and pretraining:
-        look = yield from _first_look(data, config, control, first_look_steps)
-    model = look
-    if model is None or not control.stop_requested:  # stopped already: train() returns at once
-        model = yield from train_members(data, config, init=init, pretrain=pretrain,
-                                         control=control)
-    if not model.finetuned and look is not None and look.finetuned:
-        model = look
+    if first_look and init is None and pretraining:
+        yield from _first_look(data, config, control)
+    # stopped already: train() returns at once (a model not fine-tuned, no mask)
+    model = yield from train_members(data, config, init=init, pretrain=pretrain,
+                                     control=control)
     stopped = bool(control.stop_requested)
     if not (predict and model.finetuned):
         return RoundResult(model, None, None, axis, stopped)

@@ -18,8 +18,8 @@ class Stage(str, Enum):
     LOCAL = "local"  #: supervised (or self-supervised) local contrastive pretraining
     FINETUNE = "finetune"  #: cross-entropy + Dice on labelled pixels
     PREDICT = "predict"  #: slice-wise inference
-    #: a few fine-tuning steps of a fresh network, so a rough overlay exists within
-    #: seconds of pressing Train (interactive rounds only; runs before GLOBAL)
+    #: a pixel forest's overlay of the viewed slice within seconds of pressing Train
+    #: (interactive rounds only; runs before GLOBAL)
     FIRST_LOOK = "first_look"
 
     @property

@@ -20,7 +20,6 @@ from semicl.training.trained_model import TrainedModel
 
 CLASSES = ["background", "disk", "square"]
 SHAPE = (6, 24, 28)
-LOOK_STEPS = 3
 
 
 def tiny_config(**kw) -> TrainConfig:
@@ -70,9 +69,9 @@ def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
     control = TrainControl(preview_slice=2, preview_every_s=1e9)
     events, result = run(training_round(image, scribbles, class_names=CLASSES,
                                         config=tiny_config(), control=control,
-                                        first_look_steps=LOOK_STEPS))
+                                        first_look=True))
     progress = stages(events)
-    assert progress.count(Stage.FIRST_LOOK) == LOOK_STEPS
+    assert progress.count(Stage.FIRST_LOOK) == 2, "started, then done"
     assert progress.index(Stage.GLOBAL) > max(i for i, s in enumerate(progress)
                                               if s is Stage.FIRST_LOOK)
     order = [s for i, s in enumerate(progress) if i == 0 or s is not progress[i - 1]]
@@ -84,13 +83,14 @@ def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
     data = prepare_image_data(image, scribbles, CLASSES)
     forest = PixelForest(zip(data.images[:, 0].numpy(), data.targets.numpy()), seed=0)
     assert np.array_equal(looks[0].mask, forest.predict(data.preview[2, 0].numpy()))
-    assert looks[0].step == 0 and events.index(looks[0]) < next(
-        i for i, e in enumerate(events) if isinstance(e, ProgressEvent))
+    progress_events = [i for i, e in enumerate(events) if isinstance(e, ProgressEvent)]
+    assert looks[0].step == 0 and progress_events[0] < events.index(looks[0]) \
+        < progress_events[1], "the overlay between the first look's start and its end"
     first_global = next(i for i, e in enumerate(events) if getattr(e, "stage", None)
                         is Stage.GLOBAL)
     assert events.index(looks[0]) < first_global, "the first overlay comes before pretraining"
     assert not result.stopped and result.model.finetuned
-    assert result.model.config.global_stage.enabled, "the pretrained model, not the first look"
+    assert result.model.config.global_stage.enabled
 
 
 def test_the_first_overlays_forest_learns_from_a_few_painted_slices(monkeypatch):
@@ -100,7 +100,7 @@ def test_the_first_overlays_forest_learns_from_a_few_painted_slices(monkeypatch)
     image, scribbles = volume()
     control = TrainControl(preview_slice=3, preview_every_s=1e9)
     events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
-                                   control=control, first_look_steps=LOOK_STEPS, predict=False),
+                                   control=control, first_look=True, predict=False),
                     lambda ev: control.request_stop() if isinstance(ev, PreviewEvent) else None)
     data = prepare_image_data(image, scribbles, CLASSES)
     assert len(data.images) == 2
@@ -109,14 +109,18 @@ def test_the_first_overlays_forest_learns_from_a_few_painted_slices(monkeypatch)
     assert np.array_equal(shown.mask, first.predict(data.preview[3, 0].numpy()))
 
 
-def test_no_first_look_without_pretraining_or_steps():
+def test_no_first_look_without_pretraining_a_viewed_slice_or_asking():
     image, scribbles = volume()
     cfg = tiny_config()
     cfg.global_stage.enabled = cfg.local_stage.enabled = False
     events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
-                                   first_look_steps=LOOK_STEPS))
+                                   control=TrainControl(preview_slice=2), first_look=True))
     assert set(stages(events)) == {Stage.FINETUNE, Stage.PREDICT}
-    events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config()))
+    events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                   first_look=True))  # no slice in view
+    assert Stage.FIRST_LOOK not in stages(events)
+    events, _ = run(training_round(image, scribbles, class_names=CLASSES, config=tiny_config(),
+                                   control=TrainControl(preview_slice=2)))
     assert Stage.FIRST_LOOK not in stages(events)
 
 
@@ -165,32 +169,30 @@ def stop_on(control: TrainControl, stage: Stage):
     return on_event
 
 
-def test_stop_during_pretraining_keeps_the_first_look():
+def test_stop_during_pretraining_returns_the_pretrained_network_without_a_mask():
+    """The first look shows the forest's overlay; it trains no network of its own, so a
+    Stop in pretraining returns the network pretrained so far (Retrain fine-tunes it)."""
     image, scribbles = volume()
-    control = TrainControl()
+    control = TrainControl(preview_slice=2, preview_every_s=1e9)
     events, result = run(training_round(image, scribbles, class_names=CLASSES,
-                                        config=tiny_config(), control=control,
-                                        first_look_steps=LOOK_STEPS),
+                                        config=tiny_config(), control=control, first_look=True),
                          stop_on(control, Stage.GLOBAL))
+    assert stages(events, PreviewEvent) == [Stage.FIRST_LOOK]
     assert stages(events).count(Stage.GLOBAL) == 1, "stopped after the current step"
-    assert not {Stage.LOCAL, Stage.FINETUNE} & set(stages(events))
-    assert result.stopped and result.model.finetuned
-    assert not result.model.config.global_stage.enabled, "the first-look network is kept"
-    assert result.model.config.finetune.steps == LOOK_STEPS
-    assert result.mask is not None and result.mask.shape == SHAPE
-    assert result.entropy.shape == SHAPE
+    assert not {Stage.LOCAL, Stage.FINETUNE, Stage.PREDICT} & set(stages(events))
+    assert result.stopped and not result.model.finetuned
+    assert result.model.config.global_stage.enabled
+    assert result.mask is None and result.entropy is None and result.probs is None
 
 
 def test_stop_during_the_first_look_skips_pretraining():
     image, scribbles = volume()
-    control = TrainControl()
+    control = TrainControl(preview_slice=2, preview_every_s=1e9)
     events, result = run(training_round(image, scribbles, class_names=CLASSES,
-                                        config=tiny_config(), control=control,
-                                        first_look_steps=LOOK_STEPS),
+                                        config=tiny_config(), control=control, first_look=True),
                          stop_on(control, Stage.FIRST_LOOK))
-    assert set(stages(events)) == {Stage.FIRST_LOOK, Stage.PREDICT}
-    assert stages(events).count(Stage.FIRST_LOOK) == 1
-    assert result.stopped and result.model.finetuned and result.mask.shape == SHAPE
+    assert set(stages(events)) == {Stage.FIRST_LOOK}
+    assert result.stopped and not result.model.finetuned and result.mask is None
 
 
 def test_stop_before_any_finetuning_without_first_look():
@@ -214,7 +216,7 @@ def test_retrain_fine_tunes_only():
     control = TrainControl(preview_slice=1, preview_every_s=0.0)
     events, second = run(training_round(image, scribbles, class_names=CLASSES, config=cfg,
                                         init=first.model, pretrain=False, control=control,
-                                        first_look_steps=LOOK_STEPS, previous=first.probs))
+                                        first_look=True, previous=first.probs))
     assert stages(events) == [Stage.FINETUNE] * 2 + [Stage.PREDICT]
     assert set(stages(events, PreviewEvent)) == {Stage.FINETUNE}
     assert second.model.finetuned and second.mask.shape == SHAPE and not second.stopped

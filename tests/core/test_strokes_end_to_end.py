@@ -56,10 +56,11 @@ def test_strokes_train_a_network_that_beats_the_forest_on_unpainted_slices(msd_d
     assert network >= 0.4 and network >= plain + 0.15, (network, plain)
 
 
-def test_the_first_overlay_is_the_forests_and_beats_the_first_look_network(msd_dir):
+def test_the_first_overlay_is_the_forests_before_pretraining(msd_dir):
     """What a person sees first after Train: the pixel forest's overlay of the viewed slice,
-    which on a real volume's strokes scores above the network the first look trains
-    (kept as the model when Stop comes during pretraining; its mask is the round's here)."""
+    before pretraining, which on a real volume's strokes finds the structures there (0.32
+    Dice; the 30-step network the first look trained until session 29 gave 0.11); Stop in
+    pretraining then leaves no mask (nothing fine-tuned)."""
     from semicl.events import PreviewEvent, Stage
     from semicl.labels import painted_slices
     from semicl.training.control import TrainControl
@@ -78,10 +79,9 @@ def test_the_first_overlay_is_the_forests_and_beats_the_first_look_network(msd_d
 
     result = drive(training_round(image, scribbles, class_names=["background", "anterior",
                                                                  "posterior"],
-                                  config=preset("quick"), control=control, first_look_steps=30),
+                                  config=preset("quick"), control=control, first_look=True),
                    seen)
-    assert shown[0].stage is Stage.FIRST_LOOK and shown[0].slice_index == viewed
-    assert result.stopped and not result.model.config.global_stage.enabled  # the look's
+    assert [e.stage for e in shown] == [Stage.FIRST_LOOK] and shown[0].slice_index == viewed
+    assert result.stopped and result.mask is None
     forest = _dice(shown[0].mask[None], mask[viewed][None], [0])
-    network = _dice(result.mask[viewed][None], mask[viewed][None], [0])
-    assert forest >= 0.25 and forest >= network + 0.15, (forest, network)  # 0.32 / 0.11
+    assert forest >= 0.25, forest

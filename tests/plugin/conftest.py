@@ -138,6 +138,6 @@ def msd_viewer(docked, msd_case, scribbles_for):
     layer.data = scribbles_for()
     widget.settings.set_config(tiny_config())
     widget.settings.preview_s.setValue(1.0)
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
     return viewer, widget
 

@@ -51,7 +51,7 @@ def test_bad_inputs_are_explained(docked, qtbot, messages, caplog):
     caplog.set_level("INFO")
     viewer, widget = docked()
     widget.settings.set_config(tiny_config(finetune_steps=5))
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
 
     msg = _train_refused(widget, messages)
     assert msg == "Cannot train: " + _message_of(_layers.image_array, None)

@@ -60,7 +60,7 @@ def test_train_and_predict_keep_only_the_stroked_ball(docked, qtbot, messages):
     assert (strokes[a] == 2).any() and not strokes[b].any()
     layer.data = strokes
     widget.settings.set_config(tiny_config(finetune_steps=40, global_steps=2, local_steps=2))
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
     widget.options.keep_islands.setChecked(True)
 
     widget.train_btn.click()

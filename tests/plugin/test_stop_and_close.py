@@ -39,27 +39,30 @@ def test_stop_during_finetuning_keeps_last_model(msd_viewer, msd_case, qtbot, me
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
 
 
-def test_stop_during_pretraining_keeps_first_look(msd_viewer, qtbot, messages):
+def test_first_look_then_stop_during_pretraining(msd_viewer, qtbot, messages):
+    """The first look shows the pixel forest's overlay of the viewed slice at once; a Stop
+    in pretraining keeps the pretrained network for Retrain and takes the overlay back
+    (it was not a network's prediction)."""
     viewer, widget = msd_viewer
     ctrl = widget.controller
     viewer.dims.set_point(0, 14.0)
     widget.settings.set_config(tiny_config(global_steps=100_000, local_steps=0))
-    widget.settings.first_look.setValue(15)
+    widget.settings.first_look.setChecked(True)
     titles, shown = set(), []
     ctrl.session.progressed.connect(lambda key, title, _ev: titles.add((key, title)))
     ctrl.session.status.connect(shown.append)
     widget.train_btn.click()
     qtbot.waitUntil(lambda: "first_overlay" in ctrl.session.timings, timeout=90_000)
-    # the first overlay is the pixel forest's, before the first look's network trains
     assert ctrl.view.layer().data[14].any(), "the first look shows the viewed slice"
-    qtbot.waitUntil(lambda: _has_points(widget, "first_look", 15), timeout=60_000)
+    assert not ctrl.view.layer().data[13].any(), "that slice only"
+    qtbot.waitUntil(lambda: _has_points(widget, "global", 2), timeout=60_000)
     assert ("first_look", "First look") in titles, titles
-    assert any(text.startswith("First look: ") for text in shown), shown
-    qtbot.waitUntil(lambda: _has_points(widget, "global"), timeout=60_000)
     widget.stop_btn.click()
     wait_idle(qtbot, widget, timeout_s=30)
-    assert ctrl.session.model is not None and ctrl.session.model.finetuned, "the first-look network is kept"
-    assert ctrl.view.layer().data.any()
+    assert ctrl.session.model is None and ctrl.session.pretrained is not None
+    assert ctrl.view.layer() is None, "the overlay goes with the round"
+    assert any("Stopped during pretraining" in text for _lvl, text in messages), messages
+    assert widget.retrain_btn.isEnabled()
     assert not [m for m in messages if m[0] in ("error", "warning")], messages
 
 
@@ -92,7 +95,7 @@ def test_retrain_after_a_stop_in_pretraining_continues_the_new_network(msd_viewe
     so Retrain must warm-start from it, not from an older fine-tuned model."""
     viewer, widget = msd_viewer
     ctrl = widget.controller
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
     widget.settings.set_config(tiny_config(finetune_steps=5, global_steps=1, local_steps=0))
     widget.train_btn.click()
     wait_idle(qtbot, widget)

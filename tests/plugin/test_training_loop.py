@@ -165,7 +165,7 @@ def test_2d_image_train_preview_export(docked, msd_case, qtbot, tmp_path, monkey
     scribbles.data = stroke_scribbles(gt)
     painted = np.array(scribbles.data, copy=True)
     widget.settings.set_config(tiny_config(finetune_steps=80))
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
     widget.settings.preview_s.setValue(0.5)
     widget.train_btn.click()
     qtbot.waitUntil(lambda: "first_overlay" in widget.session.timings, timeout=90_000)
@@ -194,7 +194,7 @@ def test_painting_layer_stays_active_while_layers_appear(docked, msd_case, qtbot
     scribbles = widget.pickers.scribble_layer()
     scribbles.data = stroke_scribbles(gt3[16])
     widget.settings.set_config(tiny_config(finetune_steps=20, global_steps=2, local_steps=2))
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
     widget.uncertainty.setChecked(True)
     assert viewer.layers.selection.active == scribbles and scribbles.mode == "paint"
 
@@ -232,7 +232,7 @@ def test_2d_rounds_end_with_final_status(docked, msd_case, qtbot, messages):
     widget.on_new_scribbles()
     widget.pickers.scribble_layer().data = stroke_scribbles(gt3[16])
     widget.settings.set_config(tiny_config(finetune_steps=20, global_steps=2, local_steps=2))
-    widget.settings.first_look.setValue(0)
+    widget.settings.first_look.setChecked(False)
     shown = []
     widget.session.status.connect(shown.append)
     widget.train_btn.click()
