@@ -6,8 +6,9 @@ Colin27 MRI (181 x 217 x 181, 4 classes) and one MSD hippocampus volume (~35 x 5
 on the photograph from its Otsu mask (the dark figure vs the rest), on the volumes from
 their ground truth (k = 5 / 3 slices, as in ``benchmarks/scribbles.py``). Each case runs
 in its own process (so the peak resident memory is that case's) with the plugin's
-settings: the quick preset, a 30-step first look, the torch threads the plugin's worker
-uses (all cores but one), then one Retrain after simulated correction strokes.
+settings: the quick preset, the first look (the pixel forest's overlay), the torch threads
+the plugin's worker uses (all cores but one), then one Retrain after simulated correction
+strokes.
 
     python benchmarks/round_speed.py              # all cases -> results/round_speed_cpu.md
     python benchmarks/round_speed.py --cases camera --threads 2

@@ -87,13 +87,12 @@ def plugin_round(image, scribbles, class_names, axis, cfg, control, init, clock,
                  steps: dict | None = None, keep_islands: bool = False,
                  ends: dict | None = None, predict: bool = True, previous=None):
     """Run one Train (``init`` None: with the plugin's first look, the forest's overlay) or
-    Retrain round as the
-    plugin does (``previous``: the probabilities ``init`` gave, shown last, as the plugin
-    hands them on); return (its RoundResult, ``clock()`` at the first overlay or None).
-    ``steps`` (a dict) receives each stage's steps done (its longest network's: with
-    several, the last event may be any network's), ``ends`` each stage's ``clock()`` at its
-    last progress event, both keyed by the stage's value. ``predict`` False: the
-    round ends with the trained model, without predicting the image (no mask)."""
+    Retrain round as the plugin does (``previous``: the probabilities ``init`` gave, shown
+    last, as the plugin hands them on); return (its RoundResult, ``clock()`` at the first
+    overlay or None). ``steps`` (a dict) receives each stage's steps done (its longest
+    network's: with several, the last event may be any network's), ``ends`` each stage's
+    ``clock()`` at its last progress event, both keyed by the stage's value. ``predict``
+    False: the round ends with the trained model, without predicting the image (no mask)."""
     gen = training_round(image, scribbles, class_names=class_names, config=cfg, axis=axis,
                          init=init, pretrain=init is None, control=control,
                          first_look=init is None,
