@@ -16,7 +16,6 @@ from semicl.stage import Stage
 #: one colour per stage with losses (keyed by Stage; ``add`` gets its value, which hashes
 #: the same)
 _STAGE_COLORS = {
-    Stage.FIRST_LOOK: (200, 200, 200),
     Stage.GLOBAL: (90, 160, 255),
     Stage.LOCAL: (255, 170, 60),
     Stage.FINETUNE: (90, 220, 120),

@@ -72,6 +72,8 @@ def test_first_look_runs_before_pretraining_and_shows_the_viewed_slice():
                                         first_look=True))
     progress = stages(events)
     assert progress.count(Stage.FIRST_LOOK) == 2, "started, then done"
+    assert all(e.loss is None for e in events if isinstance(e, ProgressEvent)
+               and e.stage is Stage.FIRST_LOOK), "no network trains in the first look"
     assert progress.index(Stage.GLOBAL) > max(i for i, s in enumerate(progress)
                                               if s is Stage.FIRST_LOOK)
     order = [s for i, s in enumerate(progress) if i == 0 or s is not progress[i - 1]]

@@ -168,7 +168,8 @@ def test_loss_plot_colours_every_stage_with_losses(qtbot):
     from napari_semicl._loss_plot import _STAGE_COLORS, LossPlot
     from semicl.stage import Stage
 
-    assert set(_STAGE_COLORS) == set(Stage) - {Stage.PREDICT}  # prediction has no loss
+    # prediction and the first look (a pixel forest's overlay) have no loss
+    assert set(_STAGE_COLORS) == set(Stage) - {Stage.PREDICT, Stage.FIRST_LOOK}
     assert len(set(_STAGE_COLORS.values())) == len(_STAGE_COLORS)
     plot = LossPlot()
     qtbot.addWidget(plot)
