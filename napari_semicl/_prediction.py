@@ -139,24 +139,15 @@ class PredictionView:
         back to what they showed before (a layer a preview made goes), the user's edits
         kept (harvested into "corrections" first, and on top of the restored values)."""
         layer = self.layer()
-        before, made = self._before, self._made
+        if layer is not None and self.image_layer is not None:
+            if self._made:
+                self.harvest()
+                self.viewer.layers.remove(layer)
+                self.shown = None
+            elif self._current(tuple(self.image_layer.data.shape)) is not None:
+                for index, values in list(self._before.items()):
+                    self.show_slice(index, values)  # harvests that slice, keeps its edits
         self._before, self._made = {}, False
-        if layer is None or self.image_layer is None:
-            return
-        shape = tuple(self.image_layer.data.shape)
-        if made:
-            self.harvest()
-            self.viewer.layers.remove(layer)
-            self.shown = None
-            return
-        if self._current(shape) is None:
-            return
-        for index, values in before.items():
-            self.harvest(index)
-            region = self._region(index, len(shape))
-            values = self._with_edits(region, values, shape)
-            self.shown[region] = values
-            _layers.write_slice(layer, self.axis, index, values)
 
     def show_full(self, mask: np.ndarray) -> None:
         """Replace the whole prediction (harvesting every edit first; the edited pixels
