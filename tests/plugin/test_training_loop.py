@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 from plugin_helpers import SCRIBBLE_SLICES, assert_round_over, foreground_dice, wait_idle
+from semicl.events import Stage
 
 pytestmark = pytest.mark.gui
 
@@ -104,7 +105,10 @@ def test_train_overlay_correct_retrain_export(msd_viewer, msd_case, docked, qtbo
     assert np.array_equal(corr.data[z][fix], gt[z][fix] + 1)
     assert np.array_equal(scribbles.data, painted), "retraining never writes the scribbles"
     assert ctrl.session.model is not first_model and ctrl.session.model.finetuned
-    assert retrain < first_round, (retrain, first_round)
+    # fine-tuning only: no pretraining stage ran in the Retrain (its speed is a benchmark's
+    # business, benchmarks/round_speed.py: a wall-clock comparison here failed under load)
+    stages_run = {stage for stage, _, _ in ctrl.session.model.history[len(first_model.history):]}
+    assert stages_run == {Stage.FINETUNE.value}, stages_run
     print(f"first round {first_round:.1f}s, retrain (fine-tune only) {retrain:.1f}s")
 
     # -- export: the Export button writes a TIFF that round-trips ---------------------------
